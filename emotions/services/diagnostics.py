@@ -1,0 +1,43 @@
+"""The self-test job: walks through N steps, reporting progress, optionally failing.
+
+It exercises the whole path (API → queue → worker → progress service → channel
+layer → page) without any model, so `/healthz`, the doctor command and the tests
+can prove the plumbing works.
+"""
+
+import time
+
+from emotions.models import Job
+from emotions.services.jobs import Reporter
+
+MAX_STEPS = 1000
+MAX_DELAY_S = 5.0
+
+
+def validate_params(params: dict) -> dict:
+    from emotions.services.errors import ServiceError
+
+    try:
+        steps = int(params.get("steps", 5))
+        delay = float(params.get("delay", 0.2))
+        fail_at = params.get("fail_at")
+        fail_at = None if fail_at in (None, "") else int(fail_at)
+    except (TypeError, ValueError) as exc:
+        raise ServiceError(f"Invalid self-test parameters: {exc}") from exc
+    if not 1 <= steps <= MAX_STEPS:
+        raise ServiceError(f"steps must be between 1 and {MAX_STEPS}.")
+    if not 0 <= delay <= MAX_DELAY_S:
+        raise ServiceError(f"delay must be between 0 and {MAX_DELAY_S} seconds.")
+    return {"steps": steps, "delay": delay, "fail_at": fail_at}
+
+
+def run_diagnostic(job: Job, reporter: Reporter) -> dict:
+    params = validate_params(job.params)
+    for step in range(1, params["steps"] + 1):
+        time.sleep(params["delay"])
+        if params["fail_at"] == step:
+            raise RuntimeError(f"self-test failure requested at step {step}")
+        # Every step is reported (no throttling) so tests and users see each one.
+        reporter.min_interval = 0.0
+        reporter.progress(step / params["steps"], "testing", f"step {step} of {params['steps']}")
+    return {"steps": params["steps"], "device": job.device, "worker": job.worker}

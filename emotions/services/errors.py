@@ -1,0 +1,19 @@
+"""Typed errors of the services; the API turns them into 4xx answers with a message."""
+
+
+class ServiceError(Exception):
+    """A request the service refuses, with a message written for the user."""
+
+    status_code = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409

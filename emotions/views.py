@@ -1,0 +1,39 @@
+"""Pages: function views that read top to bottom, calling selectors and services."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from emotions import selectors
+from emotions.models import Job
+from emotions.services import health
+
+
+@login_required
+def home(request):
+    recent = selectors.jobs_for(request.user)[:10]
+    return render(request, "emotions/home.html", {"recent_jobs": recent})
+
+
+@login_required
+def job_list(request):
+    return render(request, "emotions/jobs.html", {"jobs": selectors.jobs_for(request.user)[:200]})
+
+
+@login_required
+def job_detail(request, job_id: int):
+    try:
+        job = selectors.job_for(request.user, job_id)
+    except Job.DoesNotExist:
+        raise Http404("No such job.") from None
+    return render(request, "emotions/job_detail.html", {"job": job})
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    """200 when the database, Redis and at least one worker answer; 503 otherwise."""
+    report = health.overall()
+    return JsonResponse(report, status=200 if report["ok"] else 503)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install what the tests need and run lint and the whole suite against real Redis,
+# a real Celery worker and a real Daphne server (started by the tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh requirements-dev.txt
+REDIS_PIDFILE="$(scripts/redis.sh)"
+trap '[ -n "$REDIS_PIDFILE" ] && [ -f "$REDIS_PIDFILE" ] && kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true' EXIT
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
+  || { echo "Models changed without a migration: run manage.py makemigrations." >&2; exit 1; }
+SERSITE_TESTING=1 .venv/bin/python -m pytest "$@"

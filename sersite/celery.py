@@ -1,0 +1,11 @@
+"""The Celery app: Redis broker, queues `cpu` and `gpu`, tasks in workers/."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sersite.settings")
+
+app = Celery("sersite")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["workers"])

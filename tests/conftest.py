@@ -1,0 +1,180 @@
+"""Shared fixtures: users, and the real moving parts — a Celery worker process and a
+Daphne server — started against the test database, Redis and channel layer.
+
+Each test run uses its own Redis key prefix (broker, results, channel layer), so it
+never crosses a running site or another test run on the same Redis.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_PREFIX = f"sersite-test-{os.getpid()}"
+# Shared by this process, the worker and Daphne (as a remote store would be).
+LIVE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"{RUN_PREFIX}-media"
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    settings.REDIS_KEY_PREFIX = RUN_PREFIX
+    settings.MEDIA_ROOT = LIVE_MEDIA_ROOT
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = RUN_PREFIX
+    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{RUN_PREFIX}:"}
+    from sersite.celery import app
+
+    app.conf.broker_transport_options = options
+    app.conf.result_backend_transport_options = options
+
+
+# ---------------------------------------------------------------- users
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(LIVE_MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username: str, password: str = "pw-for-tests-1", **extra):
+        return django_user_model.objects.create_user(username, password=password, **extra)
+
+    return make
+
+
+# ---------------------------------------------------------------- live processes
+
+
+def _database_url() -> str:
+    """A URL for the *test* database, for processes other than this one."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    original = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(original._replace(path="/" + settings_dict["NAME"]))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    from django.conf import settings
+
+    LIVE_MEDIA_ROOT.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=_database_url(),
+        REDIS_KEY_PREFIX=RUN_PREFIX,
+        SECRET_KEY=settings.SECRET_KEY,
+        MEDIA_ROOT=str(LIVE_MEDIA_ROOT),
+        SERSITE_TESTING="1",
+        DEBUG="0",
+        PYTHONUNBUFFERED="1",
+        JOB_HEARTBEAT_TIMEOUT=str(settings.JOB_HEARTBEAT_TIMEOUT),
+    )
+    return env
+
+
+def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    handle = open(log, "wb")  # noqa: SIM115 - closed when the process is reaped
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+def start_worker(env: dict, logs_dir: Path, name: str = "test") -> subprocess.Popen:
+    from sersite.celery import app
+
+    hostname = f"{name}-{os.getpid()}@{socket.gethostname()}"
+    cmd = [sys.executable, "-m", "celery", "-A", "sersite", "worker", "-Q", "cpu,gpu", "-c", "1"]
+    cmd += ["-n", hostname, "-l", "info", "--without-gossip", "--without-mingle"]
+    proc = _start(cmd, env, logs_dir / f"worker-{name}.log")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((logs_dir / f"worker-{name}.log").read_text()[-3000:])
+        replies = app.control.ping(destination=[hostname], timeout=0.5) or []
+        if replies:
+            proc.hostname = hostname
+            return proc
+    _stop(proc)
+    raise RuntimeError("the Celery worker did not answer within 90 s")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(live_env, logs_dir):
+    proc = start_worker(live_env, logs_dir)
+    yield proc
+    _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def live_url(live_env, logs_dir) -> str:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    cmd.append("sersite.asgi:application")
+    proc = _start(cmd, live_env, logs_dir / "daphne.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((logs_dir / "daphne.log").read_text()[-3000:])
+        try:
+            requests.get(url + "/accounts/login/", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        _stop(proc)
+        raise RuntimeError("Daphne did not answer within 60 s")
+    yield url
+    _stop(proc)
+
+
+def login(url: str, username: str, password: str = "pw-for-tests-1") -> requests.Session:
+    """Sign in through the real login page; the session carries cookie and CSRF token."""
+    session = requests.Session()
+    session.get(url + "/accounts/login/", timeout=10).raise_for_status()
+    answer = session.post(
+        url + "/accounts/login/",
+        data={"username": username, "password": password, "next": "/"},
+        headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": url + "/"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, f"login failed: {answer.status_code}"
+    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": url + "/"})
+    return session
+
+
+@pytest.fixture
+def login_as(live_url):
+    return lambda username, password="pw-for-tests-1": login(live_url, username, password)

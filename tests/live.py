@@ -1,0 +1,45 @@
+"""Helpers for tests that talk to the live site over HTTP and WebSocket."""
+
+import json
+import time
+
+import requests
+from websockets.sync.client import ClientConnection, connect
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def ws_connect(live_url: str, session: requests.Session | None, path: str) -> ClientConnection:
+    headers = {"Origin": live_url}
+    if session is not None:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    return connect("ws" + live_url.removeprefix("http") + path, additional_headers=headers)
+
+
+def receive(ws: ClientConnection, timeout: float = 30) -> dict:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def events_until_terminal(ws: ClientConnection, job_id: int, timeout: float = 60) -> list[dict]:
+    """Every message about `job_id` until it reaches a terminal state."""
+    deadline = time.monotonic() + timeout
+    events = []
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"job {job_id} did not finish; got {events[-3:]}"
+        msg = receive(ws, remaining)
+        if msg.get("job", {}).get("id") != job_id:
+            continue
+        events.append(msg)
+        if msg["job"]["state"] in TERMINAL and msg["type"] in {"state", "snapshot"}:
+            return events
+
+
+def wait_for_state(session: requests.Session, url: str, job_id: int, states: set[str], timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = session.get(f"{url}/api/jobs/{job_id}/", timeout=10).json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached {states}: {job}")
