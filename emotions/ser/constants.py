@@ -53,3 +53,15 @@ BACKBONES: tuple[str, ...] = (
 )
 METHOD_BACKBONE = "alexnet"
 DEFAULT_BACKBONE = "mobilenet_v2"
+
+# Splitting (audio core). A tail shorter than this fraction of a block is dropped, a longer one
+# is zero-padded to a full block: half a second of speech is worth a prediction, a few
+# milliseconds are not.
+MIN_TAIL_FRACTION = 0.5
+# A block whose RMS is below this level (dB relative to full scale, where a full-scale square
+# wave is 0 dBFS and a full-scale sine -3 dBFS) is marked silent instead of classified. Room
+# tone of a lecture hall sits around -60..-50 dBFS, close-miked speech around -30..-20 dBFS.
+SILENCE_THRESHOLD_DBFS = -50.0
+# Noise mix-up: a block or a noise segment with RMS at or below this is treated as silent and
+# left unmixed (audiomentations skips noise below the same 1e-9 RMS).
+SILENT_RMS = 1e-9
