@@ -1,14 +1,16 @@
 """Pages: function views that read top to bottom, calling selectors and services."""
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from emotions import selectors
-from emotions.models import Job
+from emotions.models import Job, Lecture
 from emotions.services import health
+from emotions.services.media import ranged_file_response
 
 
 @login_required
@@ -37,3 +39,40 @@ def healthz(request):
     """200 when the database, Redis and at least one worker answer; 503 otherwise."""
     report = health.overall()
     return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+@login_required
+def lecture_list(request):
+    q = request.GET.get("q", "").strip()
+    lectures = selectors.lectures_for(request.user)
+    if q:
+        lectures = lectures.filter(Q(title__icontains=q) | Q(course__icontains=q))
+    return render(
+        request,
+        "emotions/lectures.html",
+        {
+            "lectures": lectures[:500],
+            "q": q,
+            "active_model": selectors.active_model_for(request.user),
+            "models": selectors.models_for(request.user),
+        },
+    )
+
+
+@login_required
+def lecture_detail(request, lecture_id: int):
+    try:
+        lecture = selectors.lecture_for(request.user, lecture_id)
+    except Lecture.DoesNotExist:
+        raise Http404("No such lecture.") from None
+    return render(request, "emotions/lecture_detail.html", {"lecture": lecture})
+
+
+@login_required
+def lecture_audio(request, lecture_id: int):
+    """The recording, owner only, with HTTP range support so the player can seek."""
+    try:
+        lecture = selectors.lecture_for(request.user, lecture_id)
+    except Lecture.DoesNotExist:
+        raise Http404("No such lecture.") from None
+    return ranged_file_response(request, lecture.audio)

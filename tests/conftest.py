@@ -178,3 +178,59 @@ def login(url: str, username: str, password: str = "pw-for-tests-1") -> requests
 @pytest.fixture
 def login_as(live_url):
     return lambda username, password="pw-for-tests-1": login(live_url, username, password)
+
+
+# ---------------------------------------------------------------- audio and models
+
+LABELS = ["anger", "happy", "neutral", "sad"]
+
+
+def lecture_signal(seconds_speech_a=2.0, seconds_silence=2.0, seconds_speech_b=2.5, sr=16_000):
+    """Speech-like sound (harmonics with syllable-rate envelope), digital silence, more sound."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+
+    def voiced(seconds, f0):
+        t = np.arange(int(seconds * sr)) / sr
+        tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+        envelope = 0.5 * (1 + np.sin(2 * np.pi * 4 * t))
+        return (0.2 * tone * envelope + 0.01 * rng.standard_normal(t.size)).astype("float32")
+
+    silence = np.zeros(int(seconds_silence * sr), dtype="float32")
+    return np.concatenate([voiced(seconds_speech_a, 140), silence, voiced(seconds_speech_b, 210)])
+
+
+@pytest.fixture(scope="session")
+def checkpoint_file(tmp_path_factory) -> Path:
+    """A small scratch network (MobileNetV3-small, 4 classes) saved like a trained model."""
+    from emotions.ser import networks
+
+    path = tmp_path_factory.mktemp("models") / "tiny.pt"
+    net = networks.build_network("mobilenet_v3_small", len(LABELS), pretrained=False, seed=1)
+    networks.save_checkpoint(net, path, {"labels": LABELS})
+    return path
+
+
+@pytest.fixture
+def emotion_model(make_user, checkpoint_file):
+    """An active, shared model in the database, its weights in storage."""
+    from django.core.files import File
+
+    from emotions.models import EmotionModel
+
+    owner = make_user("trainer", is_staff=True)
+    model = EmotionModel(
+        owner=owner,
+        name="tiny test model",
+        backbone="mobilenet_v3_small",
+        labels=LABELS,
+        provenance="no ImageNet weights: trained from scratch",
+        pretrained=False,
+        is_active=True,
+        metrics={"clean": {"f1_weighted": 0.5}},
+    )
+    with open(checkpoint_file, "rb") as fh:
+        model.weights.save("tiny.pt", File(fh), save=False)
+    model.save()
+    return model

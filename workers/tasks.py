@@ -46,3 +46,10 @@ def _withdraw(sender, **kwargs) -> None:
         registry.withdraw(sender.hostname)
     except Exception:  # Redis gone at shutdown: the key expires on its own
         pass
+
+
+@shared_task(name="sersite.gpu.analyse_lecture")
+def analyse_lecture(job_id: int) -> None:
+    from emotions.services.lectures import analyse
+
+    _run(job_id, analyse)

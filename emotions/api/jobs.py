@@ -14,9 +14,21 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "kind", "state", "progress", "stage", "message", "error", "params", "result",
-            "device", "cancel_requested", "created_at", "started_at", "finished_at",
-        ]  # fmt: skip
+            "id",
+            "kind",
+            "state",
+            "progress",
+            "stage",
+            "message",
+            "error",
+            "params",
+            "result",
+            "device",
+            "cancel_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
 

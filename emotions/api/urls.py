@@ -3,9 +3,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from emotions.api.jobs import JobViewSet
+from emotions.api.lectures import LectureViewSet
 
 router = DefaultRouter()
 router.register("jobs", JobViewSet, basename="job")
+router.register("lectures", LectureViewSet, basename="lecture")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -64,9 +64,14 @@ def serialize_job(job: Job) -> dict[str, Any]:
 
 
 def _emit(job: Job, event: str, data: dict | None = None) -> None:
-    """Full event to the job's group; a light copy (no data) to the owner's group."""
-    message = {"type": "job.event", "event": event, "job": serialize_job(job)}
-    broadcast([job_group(job.pk)], {**message, "via": "job", "data": data})
+    """The event to the job's group and to the owner's group (all their open pages).
+
+    Both copies carry the data, so a page listening to its user's group from before
+    a job was created misses none of its results; `via` lets a consumer that is in
+    both groups deliver each event once.
+    """
+    message = {"type": "job.event", "event": event, "job": serialize_job(job), "data": data}
+    broadcast([job_group(job.pk)], {**message, "via": "job"})
     broadcast([user_group(job.owner_id)], {**message, "via": "user"})
 
 
@@ -224,6 +229,9 @@ def run(job_id: int, body: Callable[[Job, Reporter], dict | None], worker: str, 
     except ServiceError as exc:
         return fail(job_id, exc.message)
     except Exception as exc:
+        if Job.objects.filter(pk=job_id, cancel_requested=True).exists():
+            # What it was working on went away with the cancel (e.g. a deleted lecture).
+            return mark_cancelled(job_id)
         logger.error("job %s failed:\n%s", job_id, traceback.format_exc())
         return fail(job_id, f"{type(exc).__name__}: {exc}")
     return succeed(job_id, result)
