@@ -576,7 +576,9 @@ def _check_plain(value: Any, where: str) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Devices: channels-last memory and autocast pay off on CUDA only.
+# Devices: channels-last memory pays off on CUDA and on this CPU too (measured on the
+# 2-core CPU, batch 128 at 256x256: MobileNetV3-small 13.7 -> 27.8 images/s, AlexNet
+# 12.8 -> 17.4, ResNet-18 4.7 -> 8.4; FIELD-NOTES saw the same); autocast on CUDA only.
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -587,19 +589,16 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def place_network(net: nn.Module, device: torch.device) -> nn.Module:
-    """Move ``net`` to ``device``, in channels-last memory format on CUDA."""
-    net.to(device)
-    if device.type == "cuda":
-        net.to(memory_format=torch.channels_last)
-    return net
+    """Move ``net`` to ``device``, in channels-last memory format."""
+    return net.to(device=device, memory_format=torch.channels_last)
 
 
 def model_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A float batch on ``device``, channels-last on CUDA."""
+    """A float batch on ``device``, channels-last."""
     x = x.to(device, non_blocking=True)
     if not x.is_floating_point():
         x = x.float()
-    if device.type == "cuda" and x.dim() == 4:
+    if x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
 
