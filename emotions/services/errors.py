@@ -17,3 +17,7 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status_code = 409
+
+
+class TooLarge(ServiceError):
+    status_code = 413

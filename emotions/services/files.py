@@ -13,7 +13,7 @@ from pathlib import Path
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models.fields.files import FieldFile
 
-from emotions.services.errors import ServiceError
+from emotions.services.errors import ServiceError, TooLarge
 
 MAX_NAME_LENGTH = 100
 
@@ -41,7 +41,7 @@ def check_upload(upload: UploadedFile, max_bytes: int) -> None:
     if upload.size == 0:
         raise ServiceError(f"“{upload.name}” is empty.")
     if upload.size > max_bytes:
-        raise ServiceError(
+        raise TooLarge(
             f"“{upload.name}” is {upload.size / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB."
         )
 

@@ -40,7 +40,7 @@ def test_empty_file_is_refused(teacher, emotion_model):
 def test_oversized_file_is_refused(teacher, emotion_model, settings):
     settings.MAX_UPLOAD_BYTES = 10
     answer = _upload(teacher, content=b"x" * 11)
-    assert answer.status_code == 400 and "limit" in answer.json()["detail"]
+    assert answer.status_code == 413 and "limit" in answer.json()["detail"]
 
 
 def test_file_name_cannot_escape_media(teacher, emotion_model, settings, monkeypatch):
@@ -81,3 +81,12 @@ def test_model_of_another_user_cannot_be_chosen(teacher, emotion_model, make_use
     emotion_model.save()
     answer = _upload(teacher, model=emotion_model.pk)
     assert answer.status_code == 400 and "model" in answer.json()
+
+
+def test_declared_oversized_body_is_refused_before_reading(teacher, settings):
+    settings.MAX_UPLOAD_BYTES = 1000
+    answer = teacher.generic(
+        "POST", "/api/lectures/", b"x" * 10, content_type="application/octet-stream",
+        CONTENT_LENGTH=str(50 * 1024 * 1024),
+    )  # fmt: skip
+    assert answer.status_code == 413 and "limit" in answer.json()["detail"]
