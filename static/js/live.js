@@ -81,7 +81,10 @@ export function renderJob(root, job) {
 
 let live = null;
 export function liveSocket() {
-  if (!live) live = new LiveSocket();
+  if (!live) {
+    live = new LiveSocket();
+    window.sersiteLive = live; // for diagnostics and the browser tests
+  }
   return live;
 }
 
