@@ -126,6 +126,12 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR", default=None)
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# Dataset archives: refused past these (zip bombs), and server folders staff may import
+# from (empty: any folder the cpu worker can read).
+IMPORT_MAX_ARCHIVE_MEMBERS = env.int("IMPORT_MAX_ARCHIVE_MEMBERS", default=200_000)
+IMPORT_MAX_EXTRACTED_BYTES = env.int("IMPORT_MAX_EXTRACTED_BYTES", default=20 * 1024**3)
+IMPORT_SERVER_ROOTS = env.list("IMPORT_SERVER_ROOTS", default=[])
+NOISE_MAX_SECONDS = env.int("NOISE_MAX_SECONDS", default=1200)
 
 # Files go through Django's storage API so that a worker on another host reads
 # what the web process wrote: the file system by default, S3-compatible when
@@ -239,8 +245,8 @@ CELERY_TASK_ROUTES = {
     "sersite.cpu.*": {"queue": "cpu"},
 }
 # Seconds a running job may go without a heartbeat before the reaper fails it.
-JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=600)
+JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=120)
 WHITENOISE_USE_FINDERS = DEBUG or env.bool("SERSITE_TESTING", default=False)
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-jobs": {"task": "sersite.cpu.reap_stale_jobs", "schedule": 60.0},
+    "reap-stale-jobs": {"task": "sersite.cpu.reap_stale_jobs", "schedule": 30.0},
 }

@@ -93,7 +93,10 @@ def live_env(django_db_setup, django_db_blocker) -> dict[str, str]:
 
 def _start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
     handle = open(log, "wb")  # noqa: SIM115 - closed when the process is reaped
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    # A session of its own, so a test can kill the process with all its children.
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -110,11 +113,13 @@ def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
-def start_worker(env: dict, logs_dir: Path, name: str = "test") -> subprocess.Popen:
+def start_worker(
+    env: dict, logs_dir: Path, name: str = "test", queues: str = "cpu,gpu"
+) -> subprocess.Popen:
     from sersite.celery import app
 
     hostname = f"{name}-{os.getpid()}@{socket.gethostname()}"
-    cmd = [sys.executable, "-m", "celery", "-A", "sersite", "worker", "-Q", "cpu,gpu", "-c", "1"]
+    cmd = [sys.executable, "-m", "celery", "-A", "sersite", "worker", "-Q", queues, "-c", "1"]
     cmd += ["-n", hostname, "-l", "info", "--without-gossip", "--without-mingle"]
     proc = _start(cmd, env, logs_dir / f"worker-{name}.log")
     deadline = time.monotonic() + 90
@@ -150,7 +155,7 @@ def live_url(live_env, logs_dir) -> str:
         try:
             requests.get(url + "/accounts/login/", timeout=1)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy to answer
             time.sleep(0.2)
     else:
         _stop(proc)

@@ -3,16 +3,28 @@
 Task names carry their queue (sersite.cpu.* / sersite.gpu.*), see CELERY_TASK_ROUTES.
 """
 
-from celery import shared_task
+import logging
+
+from celery import current_task, shared_task
 from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 
 from emotions.services import jobs
 from workers import registry
 from workers.device import device_description, worker_label
 
+logger = logging.getLogger(__name__)
+
 
 def _run(job_id: int, body) -> None:
-    jobs.run(job_id, body, worker=worker_label(), device=device_description())
+    try:
+        jobs.run(job_id, body, worker=worker_label(), device=device_description())
+    except jobs.RunningElsewhere:
+        # A redelivered copy while the job runs on another worker: look again once a
+        # heartbeat could have gone stale, and take the job over if that worker died.
+        raise current_task.retry(
+            countdown=settings.JOB_HEARTBEAT_TIMEOUT, max_retries=None
+        ) from None
 
 
 @shared_task(name="sersite.cpu.diagnostic")
@@ -38,6 +50,10 @@ def reap_stale_jobs() -> int:
 def _announce(sender, **kwargs) -> None:
     queues = [q.name for q in sender.task_consumer.queues] if sender.task_consumer else []
     registry.announce(sender.hostname, queues, device_description())
+    # Jobs left running by a worker that died (killed, host lost) end here at the latest.
+    reaped = jobs.reap_stale_jobs()
+    if reaped:
+        logger.warning("failed %d job(s) whose worker stopped responding", reaped)
 
 
 @worker_shutdown.connect

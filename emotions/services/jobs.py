@@ -5,6 +5,7 @@ State lives in the database; every change is also broadcast to the channel group
 """
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -210,18 +211,50 @@ def mark_cancelled(job_id: int) -> Job:
     return _finish(job_id, Job.State.CANCELLED, message="Cancelled.")
 
 
+class RunningElsewhere(Exception):
+    """The job is running on another worker that still sends heartbeats."""
+
+
+class _Heartbeat(threading.Thread):
+    """Touches the job's heartbeat while its body runs, however long a step takes, so the
+    reaper (and a redelivered copy of the task) can tell a slow job from a dead worker."""
+
+    def __init__(self, job_id: int, interval: float):
+        super().__init__(name=f"heartbeat-job-{job_id}", daemon=True)
+        self.job_id, self.interval = job_id, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:  # database gone for a moment: the next beat tries again
+            logger.warning("heartbeat of job %s failed", self.job_id, exc_info=True)
+        finally:
+            connection.close()
+
+
 def run(job_id: int, body: Callable[[Job, Reporter], dict | None], worker: str, device: str):
     """Run `body` as job `job_id`: the one wrapper every Celery task uses.
 
     The body returns the result dict. Cancel ends `cancelled`; any exception ends
     `failed` with its message stored, and is not re-raised, so the worker lives on.
+    Raises RunningElsewhere when another live worker runs this job (the task then
+    checks again later, and takes over if that worker dies).
     """
     job = start(job_id, worker, device)
     if job is None:
-        logger.info("job %s not started here (finished, cancelled or running elsewhere)", job_id)
+        current = Job.objects.filter(pk=job_id).first()
+        if current is not None and current.state == Job.State.RUNNING:
+            raise RunningElsewhere(f"job {job_id} runs on {current.worker}")
+        logger.info("job %s not started here (finished or cancelled)", job_id)
         return None
     if job.cancel_requested:
         return mark_cancelled(job_id)
+    heartbeat = _Heartbeat(job_id, interval=max(settings.JOB_HEARTBEAT_TIMEOUT / 4, 0.5))
+    heartbeat.start()
     try:
         result = body(job, Reporter(job_id))
     except JobCancelled:
@@ -234,6 +267,8 @@ def run(job_id: int, body: Callable[[Job, Reporter], dict | None], worker: str, 
             return mark_cancelled(job_id)
         logger.error("job %s failed:\n%s", job_id, traceback.format_exc())
         return fail(job_id, f"{type(exc).__name__}: {exc}")
+    finally:
+        heartbeat.stopped.set()
     return succeed(job_id, result)
 
 
