@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements.txt
+scripts/system_packages.sh espeak-ng || echo "(espeak-ng unavailable: only manage.py demo needs it)" >&2
 REDIS_PIDFILE="$(scripts/redis.sh)"
 stop_redis() {
   if [ -n "$REDIS_PIDFILE" ] && [ -f "$REDIS_PIDFILE" ]; then

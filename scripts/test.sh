@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements-dev.txt
-scripts/chromium.sh
+scripts/system_packages.sh chromium espeak-ng
 REDIS_PIDFILE="$(scripts/redis.sh)"
 trap '[ -n "$REDIS_PIDFILE" ] && [ -f "$REDIS_PIDFILE" ] && kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true' EXIT
 .venv/bin/ruff check .
