@@ -80,9 +80,14 @@ def utterances_for(user) -> QuerySet[Utterance]:
 
 
 def dataset_class_counts(dataset: Dataset) -> dict:
-    """Per class: utterances, duration, clean 1 s blocks, and the noisy blocks generated
-    at each SNR (the method's Tables 2 and 3), over the utterances not excluded."""
+    """Per class, over the utterances not excluded: utterances, duration, clean 1 s blocks,
+    the blocks the method's noise mix-up makes from them (clean + one noisy copy per default
+    SNR: Tables 2 and 3), and the noisy blocks really generated so far, per SNR."""
+    from emotions.ser.stats import class_table
+
     kept = dataset.utterances.filter(excluded=False)
+    table = class_table(kept.values_list("label", "n_blocks"))
+    mixup = {row.label: row.generated_blocks for row in table.rows}
     rows = {
         r["label"]: {
             "label": r["label"],
@@ -107,18 +112,20 @@ def dataset_class_counts(dataset: Dataset) -> dict:
     snrs = sorted(snrs)
     for row in rows.values():
         row["snr_blocks"] = [row["by_snr"].get(snr, 0) for snr in snrs]
+        row["mixup_blocks"] = mixup[row["label"]]
     classes = list(rows.values())
     totals = {
         "utterances": sum(r["utterances"] for r in classes),
         "duration_s": sum(r["duration_s"] for r in classes),
         "blocks": sum(r["blocks"] for r in classes),
         "snr_blocks": [sum(r["by_snr"].get(snr, 0) for r in classes) for snr in snrs],
+        "mixup_blocks": table.total.generated_blocks,
     }
     speakers = kept.exclude(speaker="").values("speaker").distinct().count()
     excluded = dataset.utterances.filter(excluded=True).count()
     return {
         "classes": classes, "snrs": snrs, "totals": totals, "speakers": speakers,
-        "excluded": excluded,
+        "excluded": excluded, "mixup_snrs": [f"{snr:g}" for snr in table.snrs_db],
     }  # fmt: skip
 
 

@@ -27,6 +27,8 @@ LIVE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"{RUN_PREFIX}-media"
 def pytest_configure(config):
     from django.conf import settings
 
+    if not settings.configured:  # run without Django (-p no:django): the ML core only
+        return
     settings.REDIS_KEY_PREFIX = RUN_PREFIX
     settings.MEDIA_ROOT = LIVE_MEDIA_ROOT
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = RUN_PREFIX

@@ -69,3 +69,10 @@ def analyse_lecture(job_id: int) -> None:
     from emotions.services.lectures import analyse
 
     _run(job_id, analyse)
+
+
+@shared_task(name="sersite.cpu.import_dataset")
+def import_dataset(job_id: int) -> None:
+    from emotions.services.datasets import run_import
+
+    _run(job_id, run_import)
