@@ -215,6 +215,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two different "preset" choices (IEMOCAP label sets; training experiments).
+    "ENUM_NAME_OVERRIDES": {
+        "IemocapPresetEnum": "emotions.services.datasets.IEMOCAP_PRESETS",
+        "TrainingPresetEnum": "emotions.models.TrainingRun.Preset",
+    },
 }
 
 # Production hardening: on whenever DEBUG is off, so `manage.py check --deploy` is clean.

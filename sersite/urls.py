@@ -8,5 +8,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/", include("emotions.api.urls")),
     path("", include("emotions.dataset_urls")),
+    path("", include("emotions.training_urls")),
     path("", include("emotions.urls")),
 ]

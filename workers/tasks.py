@@ -76,3 +76,10 @@ def import_dataset(job_id: int) -> None:
     from emotions.services.datasets import run_import
 
     _run(job_id, run_import)
+
+
+@shared_task(name="sersite.gpu.train_model")
+def train_model(job_id: int) -> None:
+    from emotions.services.training import run_training
+
+    _run(job_id, run_training)

@@ -6,6 +6,7 @@ from emotions.api.datasets import DatasetViewSet, ImportViewSet, UtteranceViewSe
 from emotions.api.jobs import JobViewSet
 from emotions.api.lectures import LectureViewSet
 from emotions.api.noise import NoiseProfileViewSet
+from emotions.api.training import EmotionModelViewSet, TrainingRunViewSet
 
 router = DefaultRouter()
 router.register("jobs", JobViewSet, basename="job")
@@ -14,6 +15,8 @@ router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("utterances", UtteranceViewSet, basename="utterance")
 router.register("imports", ImportViewSet, basename="import")
 router.register("noise", NoiseProfileViewSet, basename="noise")
+router.register("training-runs", TrainingRunViewSet, basename="training-run")
+router.register("models", EmotionModelViewSet, basename="emotion-model")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -86,9 +86,10 @@ def start_import(
     options: dict | None = None,
     label_map: dict | None = None,
     visibility: str = Visibility.PRIVATE,
+    dispatch: bool = True,
 ) -> Dataset:
     """Create the dataset and queue the job that fills it, from an archive or (staff) a
-    folder on the server."""
+    folder on the server (`dispatch=False`: the caller runs the job itself)."""
     if (upload is None) == (not directory):
         raise ServiceError("Give either an archive to upload or a server folder, not both.")
     if layout not in LAYOUT_NAMES:
@@ -127,7 +128,7 @@ def start_import(
         with transaction.atomic():
             dataset.save()
             dataset.import_job = jobs.create_job(
-                owner, Job.Kind.IMPORT, {**params, "dataset": dataset.pk}
+                owner, Job.Kind.IMPORT, {**params, "dataset": dataset.pk}, dispatch=dispatch
             )
             dataset.save(update_fields=["import_job"])
     except Exception:

@@ -76,14 +76,18 @@ def _emit(job: Job, event: str, data: dict | None = None) -> None:
     broadcast([user_group(job.owner_id)], {**message, "via": "user"})
 
 
-def create_job(owner, kind: str, params: dict | None = None, queue: str | None = None) -> Job:
-    """Save a queued job and send its task once the row is committed."""
+def create_job(
+    owner, kind: str, params: dict | None = None, queue: str | None = None, dispatch: bool = True
+) -> Job:
+    """Save a queued job and send its task once the row is committed (unless the caller,
+    e.g. a management command, runs it in its own process: `dispatch=False`)."""
     queue = queue or DEFAULT_QUEUE[kind]
     task_name = TASKS.get((kind, queue))
     if task_name is None:
         raise ServiceError(f"{kind} jobs cannot run on the {queue!r} queue.")
     job = Job.objects.create(owner=owner, kind=kind, params=params or {})
-    transaction.on_commit(lambda: _dispatch(job.pk, task_name, queue))
+    if dispatch:
+        transaction.on_commit(lambda: _dispatch(job.pk, task_name, queue))
     return job
 
 

@@ -28,8 +28,10 @@ def create_lecture(
     course: str = "",
     recorded_on: date | None = None,
     model: EmotionModel | None = None,
+    dispatch: bool = True,
 ) -> Lecture:
-    """Store the upload and queue its analysis; the file streams to storage in chunks."""
+    """Store the upload and queue its analysis; the file streams to storage in chunks
+    (`dispatch=False`: the caller runs the analysis job itself)."""
     check_upload(upload, settings.MAX_UPLOAD_BYTES)
     model = model or selectors.active_model_for(owner)
     if model is None:
@@ -50,7 +52,9 @@ def create_lecture(
     try:
         with transaction.atomic():
             lecture.save()
-            lecture.job = jobs.create_job(owner, Job.Kind.ANALYSIS, {"lecture": lecture.pk})
+            lecture.job = jobs.create_job(
+                owner, Job.Kind.ANALYSIS, {"lecture": lecture.pk}, dispatch=dispatch
+            )
             lecture.save(update_fields=["job"])
     except Exception:
         lecture.audio.delete(save=False)

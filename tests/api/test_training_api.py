@@ -1,0 +1,226 @@
+"""Training API and pages without a worker: scoping, refusals, duplicates, models."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from emotions.models import EmotionModel, Job, TrainingRun
+from tests.services.test_training import BACKBONE, TINY, make_dataset, make_noises
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch):
+    # Jobs stay queued: nothing here needs a worker.
+    monkeypatch.setattr("emotions.services.jobs._dispatch", lambda *a: None)
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def researcher(make_user):
+    return client_for(make_user("researcher"))
+
+
+@pytest.fixture
+def data(researcher):
+    return make_dataset(researcher.user), make_noises(researcher.user)
+
+
+def submit(client, dataset, noises=(), **extra):
+    body = {
+        "dataset": dataset.pk,
+        "noises": [n.pk for n in noises],
+        "backbone": BACKBONE,
+        "config": TINY,
+        **extra,
+    }
+    return client.post("/api/training-runs/", body, format="json")
+
+
+def test_create_list_and_read_a_run(researcher, data):
+    answer = submit(researcher, *data, preset="mixup", protocol="speaker")
+    assert answer.status_code == 201, answer.content
+    run = answer.json()
+    assert run["job"]["state"] == "queued" and run["job"]["kind"] == "training"
+    assert run["backbone"] == BACKBONE and run["snrs"] == [15.0, 20.0, 40.0]
+    assert len(run["train_noises"]) == 2 and len(run["test_noises"]) == 1
+    assert researcher.get("/api/training-runs/").json()["count"] == 1
+    assert researcher.get(f"/api/training-runs/{run['id']}/").json()["id"] == run["id"]
+    # No results before training has finished.
+    answer = researcher.get(f"/api/training-runs/{run['id']}/csv/")
+    assert answer.status_code == 409 and "no results yet" in answer.json()["detail"]
+
+
+def test_other_users_see_nothing_of_a_run(researcher, data, make_user):
+    run = submit(researcher, *data).json()
+    other = client_for(make_user("other"))
+    base = f"/api/training-runs/{run['id']}"
+    for url in (f"{base}/", f"{base}/csv/", f"{base}/results/", f"/api/jobs/{run['job']['id']}/"):
+        assert other.get(url).status_code == 404, url
+    assert other.delete(f"{base}/").status_code == 404
+    assert other.post(f"/api/jobs/{run['job']['id']}/cancel/").status_code == 404
+    assert other.get("/api/training-runs/").json()["count"] == 0
+    # Nor can they train on the researcher's private dataset or noise.
+    answer = submit(other, *data)
+    assert answer.status_code == 400 and answer.json()["dataset"] == ["No such dataset."]
+    own = make_dataset(other.user)
+    answer = submit(other, own, data[1])
+    assert answer.status_code == 400 and "No such noise recording" in answer.json()["noises"][0]
+    other.force_login(other.user)
+    assert other.get(f"/train/runs/{run['id']}/").status_code == 404
+
+
+def test_duplicate_submit_is_refused_with_409(researcher, data):
+    assert submit(researcher, *data, seed=4).status_code == 201
+    answer = submit(researcher, *data, seed=4)
+    assert answer.status_code == 409
+    assert "identical training run is already queued" in answer.json()["detail"]
+    assert TrainingRun.objects.count() == 1
+    assert submit(researcher, *data, seed=5).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "extra, field, message",
+    [
+        ({"preset": "fancy"}, "preset", "not a valid choice"),
+        ({"backbone": "vgg99"}, "backbone", "not a valid choice"),
+        ({"snrs": ["loud"]}, "snrs", "valid number"),
+        ({"kfold": 40}, "kfold", "Between 2 and 10"),
+        ({"config": {"epochs": 0}}, "detail", "epochs must be between 1 and 500"),
+        ({"config": {"colour": 1}}, "detail", "Unknown setting colour"),
+        ({"snrs": [15, 99]}, "detail", "SNR must be between"),
+        ({"noises": []}, "detail", "Noise mix-up needs"),
+    ],
+)
+def test_bad_parameters_get_400_with_a_message(researcher, data, extra, field, message):
+    dataset, noises = data
+    extra = dict(extra)
+    answer = submit(researcher, dataset, extra.pop("noises", noises), **extra)
+    assert answer.status_code == 400, answer.content
+    body = answer.json()
+    assert message in str(body[field]), body
+    assert not TrainingRun.objects.exists() and not Job.objects.exists()
+
+
+def test_noise_in_both_lists_and_missing_dataset_are_refused(researcher, data):
+    dataset, noises = data
+    answer = researcher.post(
+        "/api/training-runs/",
+        {"dataset": dataset.pk, "train_noises": [noises[0].pk], "test_noises": [noises[0].pk]},
+        format="json",
+    )
+    assert (
+        answer.status_code == 400 and "both a training and a test noise" in answer.json()["detail"]
+    )
+    answer = researcher.post("/api/training-runs/", {}, format="json")
+    assert answer.status_code == 400 and "dataset" in answer.json()
+
+
+# ---------------------------------------------------------------- models
+
+
+def test_models_are_own_and_shared_only(researcher, emotion_model, make_user):
+    ids = lambda c: [m["id"] for m in c.get("/api/models/").json()["results"]]  # noqa: E731
+    assert ids(researcher) == [emotion_model.pk]  # shared by its owner
+    emotion_model.visibility = "private"
+    emotion_model.save()
+    assert ids(researcher) == []
+    assert researcher.get(f"/api/models/{emotion_model.pk}/").status_code == 404
+    assert researcher.delete(f"/api/models/{emotion_model.pk}/").status_code == 404
+
+
+def test_only_staff_activate_and_only_one_model_is_active(
+    researcher, emotion_model, make_user, checkpoint_file
+):
+    mine = EmotionModel.objects.create(
+        owner=researcher.user, name="mine", backbone=BACKBONE, labels=["a", "b"]
+    )
+    answer = researcher.post(f"/api/models/{mine.pk}/activate/")
+    assert answer.status_code == 403 and "administrator" in answer.json()["detail"]
+    staff = client_for(emotion_model.owner)
+    mine.visibility = "shared"
+    mine.save()
+    answer = staff.post(f"/api/models/{mine.pk}/activate/")
+    assert answer.status_code == 200 and answer.json()["is_active"]
+    assert list(EmotionModel.objects.filter(is_active=True)) == [mine]
+
+
+def test_delete_removes_the_weights_file_and_needs_owner_or_staff(researcher, emotion_model):
+    storage, name = emotion_model.weights.storage, emotion_model.weights.name
+    assert storage.exists(name)
+    answer = researcher.delete(f"/api/models/{emotion_model.pk}/")
+    assert answer.status_code == 403
+    owner = client_for(emotion_model.owner)
+    assert owner.delete(f"/api/models/{emotion_model.pk}/").status_code == 204
+    assert not EmotionModel.objects.exists() and not storage.exists(name)
+
+
+# ---------------------------------------------------------------- pages
+
+
+def test_train_page_has_labelled_controls_and_refuses_a_duplicate(researcher, data, client):
+    client.force_login(researcher.user)
+    dataset, noises = data
+    page = client.get("/train/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    for control in ("id_dataset", "id_backbone", "id_protocol", "id_train_noises", "id_snrs"):
+        assert f'for="{control}"' in html and f'id="{control}"' in html
+    assert "Train on clean speech only" in html and "Train with clean + noise mix-up" in html
+    assert "trained from scratch" in html  # some backbones have no ImageNet weights
+    form = {
+        "dataset": dataset.pk,
+        "backbone": BACKBONE,
+        "protocol": "speaker",
+        "train_noises": [noises[0].pk, noises[1].pk],
+        "test_noises": [noises[2].pk],
+        "snrs": "15, 20, 40",
+        "epochs": "1",
+        "seed": "0",
+        "preset": "mixup",
+    }
+    answer = client.post("/train/", form)
+    run = TrainingRun.objects.get()
+    assert answer.status_code == 302 and answer["Location"] == f"/train/runs/{run.pk}/"
+    assert [n.pk for n in run.test_noises.all()] == [noises[2].pk]
+    again = client.post("/train/", form)
+    assert again.status_code == 409 and "identical training run" in again.content.decode()
+    assert TrainingRun.objects.count() == 1
+    page = client.get(f"/train/runs/{run.pk}/")
+    assert page.status_code == 200 and f'data-live-job="{run.job_id}"' in page.content.decode()
+    assert "Cancel training" in page.content.decode()
+
+
+def test_models_and_compare_pages(researcher, data, client, emotion_model):
+    client.force_login(researcher.user)
+    html = client.get("/models/").content.decode()
+    assert "tiny test model" in html and "no ImageNet weights: trained from scratch" in html
+    assert "Make active" not in html  # not staff
+    dataset, noises = data
+    runs = []
+    for preset, accuracy in (("clean", 0.6), ("mixup", 0.8)):
+        run = submit(researcher, dataset, noises, preset=preset, seed=len(runs)).json()
+        metrics = {"accuracy": accuracy, "precision": 0.5, "recall": 0.5, "f1": 0.5, "uar": 0.5}
+        TrainingRun.objects.filter(pk=run["id"]).update(metrics={"clean": metrics})
+        Job.objects.filter(pk=run["job"]["id"]).update(state="succeeded")
+        runs.append(run["id"])
+    html = client.get("/train/compare/").content.decode()
+    assert f"#{runs[0]}" in html and f"#{runs[1]}" in html
+    assert "+20.0" in html  # mix-up minus clean, accuracy points
+
+
+def test_model_page_actions_respect_owner_and_staff(researcher, client, emotion_model):
+    client.force_login(researcher.user)
+    answer = client.post(f"/models/{emotion_model.pk}/delete", follow=True)
+    assert "Only its owner or an administrator" in answer.content.decode()
+    assert EmotionModel.objects.filter(pk=emotion_model.pk).exists()
+    client.force_login(emotion_model.owner)  # staff
+    answer = client.post(f"/models/{emotion_model.pk}/delete", follow=True)
+    assert "and its weights were deleted" in answer.content.decode()
+    assert not EmotionModel.objects.exists()
