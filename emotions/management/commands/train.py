@@ -60,6 +60,7 @@ class Command(BaseCommand):
         parser.add_argument("--snrs", type=float, nargs="*", default=list(DEFAULT_SNRS_DB))
         parser.add_argument("--epochs", type=int)
         parser.add_argument("--batch-size", type=int)
+        parser.add_argument("--lr", type=float, help="learning rate (default: the method's 4e-4)")
         parser.add_argument("--image-size", type=int, help="model input size (default 256)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--kfold", type=int, help="k-fold cross-validation (2-10)")
@@ -76,6 +77,7 @@ class Command(BaseCommand):
             for key, option in (
                 ("epochs", "epochs"),
                 ("batch_size", "batch_size"),
+                ("lr", "lr"),
                 ("image_size", "image_size"),
             )
             if options[option] is not None
