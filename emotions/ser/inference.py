@@ -36,7 +36,7 @@ class Classifier:
         if len(labels) != net.num_classes:
             raise ValueError(f"checkpoint {path} has {net.num_classes} outputs but labels {labels}")
         net.to(dev).eval()
-        return cls(net=net, labels=labels, device=dev)
+        return cls(net=networks.for_inference(net), labels=labels, device=dev)
 
     def predict_blocks(self, blocks: np.ndarray) -> np.ndarray:
         """(n, BLOCK_SAMPLES) float32 → (n, classes) probabilities."""

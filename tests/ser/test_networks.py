@@ -3,6 +3,7 @@
 import hashlib
 import shutil
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -285,3 +286,15 @@ def test_checkpoint_refuses_non_plain_extra_and_foreign_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, foreign)
     with pytest.raises(WeightsError, match="not a sersite network checkpoint"):
         load_checkpoint(foreign)
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v2", "alexnet"])
+def test_inference_copy_folds_batchnorm_and_predicts_the_same(backbone):
+    net = build_network(backbone, 3, pretrained=False, seed=3)
+    x = torch.randn(4, 3, 64, 64)
+    fast = networks.for_inference(net)
+    has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert has_bn == (backbone == "mobilenet_v2")
+    assert fast.num_classes == 3
+    np.testing.assert_allclose(predict_proba(fast, x), predict_proba(net, x), atol=1e-5)
