@@ -165,7 +165,11 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [env("CHANNEL_REDIS_URL", default=REDIS_URL)],
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly the 5 s that
+            # channels-redis blocks in BZPOPMIN: consumers then die on "Timeout reading".
+            "hosts": [
+                {"address": env("CHANNEL_REDIS_URL", default=REDIS_URL), "socket_timeout": 30}
+            ],
             "prefix": REDIS_KEY_PREFIX,
             "capacity": 1000,
             "expiry": 60,

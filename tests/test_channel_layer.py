@@ -1,0 +1,19 @@
+"""The channel layer outlives an idle wait longer than Redis's default socket timeout."""
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+
+@pytest.mark.asyncio
+async def test_receive_survives_idle_waits_past_the_default_socket_timeout():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    # Nothing arrives for 7 s: channels-redis blocks 5 s in BZPOPMIN, then again; with
+    # redis-py 8's default 5 s socket timeout the first read would raise TimeoutError.
+    receiving = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(7)
+    assert not receiving.done() or receiving.exception() is None
+    await layer.send(channel, {"type": "hello"})
+    assert (await asyncio.wait_for(receiving, 10))["type"] == "hello"
