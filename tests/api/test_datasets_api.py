@@ -13,18 +13,6 @@ from tests.services.test_datasets import folder_corpus, run_job, tar_bytes, wav_
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client_for(make_user):
-    def make(name, **extra):
-        client = APIClient()
-        client.user = make_user(name, **extra)
-        client.force_authenticate(client.user)
-        client.force_login(client.user)  # for the pages too
-        return client
-
-    return make
-
-
 def post_archive(client, data: bytes, name: str = "corpus.zip", **fields):
     archive = io.BytesIO(data)
     archive.name = name

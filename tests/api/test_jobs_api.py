@@ -1,21 +1,10 @@
 """Jobs API input checks (no worker needed: nothing here is dispatched)."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from emotions.models import Job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client_for(make_user):
-    def make(name):
-        client = APIClient()
-        client.force_authenticate(make_user(name))
-        return client
-
-    return make
 
 
 @pytest.mark.parametrize(

@@ -5,25 +5,12 @@ import io
 import os
 
 import pytest
-from rest_framework.test import APIClient
 
 from emotions.models import Job, NoiseProfile, Visibility
 from emotions.services import noise
 from tests.services.test_noise import noise_upload, sine_wav
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client_for(make_user):
-    def make(name, **extra):
-        client = APIClient()
-        client.user = make_user(name, **extra)
-        client.force_authenticate(client.user)
-        client.force_login(client.user)  # for the pages too
-        return client
-
-    return make
 
 
 def post_noise(client, data: bytes, filename: str = "hall.wav", **fields):
