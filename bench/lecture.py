@@ -12,6 +12,7 @@ target of 60× real time. The reference measured in the same run is the audio du
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +49,13 @@ def main() -> None:
     parser.add_argument("--backbones", default="mobilenet_v3_small,alexnet,mobilenet_v2")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
+    backbones = args.backbones.split(",")
+    if len(backbones) > 1:
+        # One fresh process per backbone, so each peak RSS is its own.
+        for backbone in backbones:
+            cmd = [sys.executable, __file__, "--minutes", str(args.minutes)]
+            subprocess.run([*cmd, "--threads", str(args.threads), "--backbones", backbone])
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="sersite-bench-"))
     os.environ.update(
