@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from emotions import selectors
 from emotions.models import Dataset, EmotionModel, Job, NoiseProfile, TrainingRun
-from emotions.ser.constants import DEFAULT_BACKBONE, DEFAULT_SNRS_DB, TRAIN_DEFAULTS
+from emotions.ser.constants import DEFAULT_BACKBONE, DEFAULT_SNRS_DB
 from emotions.services import training
 from emotions.services.errors import ServiceError
 
@@ -41,14 +41,33 @@ def train(request):
     if request.method != "POST":
         return render(request, "emotions/train.html", context)
     form = _posted(request.POST)
+    defaults = context["form"]
+    context["advanced_open"] = any(form[k] != defaults[k] for k in [*ADVANCED, "seed"])
     try:
         run = training.create_training_run(user, **_service_arguments(user, form))
     except ServiceError as exc:
-        messages.error(request, exc.message)
+        messages.error(request, _readable(exc.message))
         status = exc.status_code if exc.status_code != 404 else 400
         return render(request, "emotions/train.html", {**context, "form": form}, status=status)
     messages.success(request, f"Training run #{run.pk} is queued.")
     return redirect("training-run", run_id=run.pk)
+
+
+# The Advanced settings of the Train form: the run's config keys, with their labels.
+ADVANCED = {
+    "epochs": "Epochs",
+    "batch_size": "Batch size",
+    "lr": "Learning rate",
+    "image_size": "Image size",
+}
+
+
+def _readable(message: str) -> str:
+    """A service message about a setting, with the form's label instead of the config key."""
+    for key, label in {**ADVANCED, "seed": "Seed"}.items():
+        if message.startswith(f"{key} "):
+            return label + message[len(key) :]
+    return message
 
 
 def _defaults() -> dict:
@@ -59,7 +78,7 @@ def _defaults() -> dict:
         "train_noises": [],
         "test_noises": [],
         "snrs": ", ".join(f"{s:g}" for s in DEFAULT_SNRS_DB),
-        "epochs": str(TRAIN_DEFAULTS["epochs"]),
+        **{key: f"{training.CONFIG_DEFAULTS[key]:g}" for key in ADVANCED},
         "seed": "0",
         "kfold": "",
         "name": "",
@@ -89,7 +108,7 @@ def _service_arguments(user, form: dict) -> dict:
         "train_noises": _noise_choices(user, form["train_noises"]),
         "test_noises": _noise_choices(user, form["test_noises"]),
         "snrs": [s.strip() for s in snrs],
-        "config": {"epochs": form["epochs"] or TRAIN_DEFAULTS["epochs"]},
+        "config": {key: form[key] for key in ADVANCED if form[key]},
         "seed": form["seed"] or 0,
         "kfold": form["kfold"] or None,
         "name": form["name"],
@@ -249,9 +268,16 @@ def _comparison_notes(a: TrainingRun, b: TrainingRun) -> list[str]:
 @login_required
 def model_list(request):
     models = selectors.models_for(request.user).select_related("owner", "dataset")
+    # The user's own run behind each model, to link to its curves and results.
+    runs = dict(
+        training.training_runs_for(request.user)
+        .filter(model__isnull=False)
+        .values_list("model_id", "pk")
+    )
     rows = [
         {
             "model": m,
+            "run": runs.get(m.pk),
             "can_delete": request.user.is_staff or m.owner_id == request.user.pk,
             "scores": [
                 (name, f"{100 * m.metrics[name]['accuracy']:.1f}")

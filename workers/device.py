@@ -23,7 +23,8 @@ def device_description() -> str:
 
     if device_name() == "cuda":
         return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def worker_label() -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from emotions.ser import audio, networks, spectrogram, training
-from emotions.ser.constants import BLOCK_SAMPLES, SAMPLE_RATE
+from emotions.ser.constants import BLOCK_SAMPLES, IMAGE_SIZE, SAMPLE_RATE
 from emotions.ser.report import SegmentResult
 
 # The first batch is small so the first results reach the page within seconds;
@@ -27,6 +27,7 @@ class Classifier:
     net: torch.nn.Module
     labels: list[str]
     device: torch.device
+    image_size: int = IMAGE_SIZE  # the size the model was trained at
 
     @classmethod
     def from_checkpoint(cls, path: Path | str, device: str | None = None) -> "Classifier":
@@ -36,13 +37,16 @@ class Classifier:
         if len(labels) != net.num_classes:
             raise ValueError(f"checkpoint {path} has {net.num_classes} outputs but labels {labels}")
         net.to(dev).eval()
-        return cls(net=networks.for_inference(net), labels=labels, device=dev)
+        size = int(extra.get("image_size") or IMAGE_SIZE)
+        return cls(net=networks.for_inference(net), labels=labels, device=dev, image_size=size)
 
     def predict_blocks(self, blocks: np.ndarray) -> np.ndarray:
         """(n, BLOCK_SAMPLES) float32 → (n, classes) probabilities."""
         if len(blocks) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        x = spectrogram.blocks_to_model_input(torch.from_numpy(blocks), device=self.device)
+        x = spectrogram.blocks_to_model_input(
+            torch.from_numpy(blocks), device=self.device, size=self.image_size
+        )
         return training.predict_proba(self.net, x, device=self.device)
 
 

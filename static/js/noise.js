@@ -24,7 +24,7 @@ if (form) {
     const img = document.createElement("img");
     img.src = p.spectrogram_url;
     img.alt = `Spectrogram of ${p.name}`;
-    img.width = 600;
+    img.className = "spectrogram";
     const audio = document.createElement("audio");
     audio.controls = true;
     audio.preload = "metadata";
@@ -32,7 +32,7 @@ if (form) {
     audio.setAttribute("aria-label", `Listen to ${p.name}`);
     const link = document.createElement("a");
     link.href = `/noise/${p.id}/`;
-    link.textContent = "details";
+    link.textContent = `Details of ${p.name}`;
     item.append(img, audio, link);
   };
 
@@ -55,11 +55,27 @@ if (form) {
     }
   };
 
+  // The list of available noise, drawn by the server, again with the new recordings in it.
+  const refreshList = async () => {
+    const section = document.getElementById("available-noise");
+    const res = await fetch(location.href, { credentials: "same-origin" }).catch(() => null);
+    if (!section || !res || !res.ok) return;
+    const fresh = new DOMParser().parseFromString(await res.text(), "text/html")
+      .getElementById("available-noise");
+    if (fresh) section.innerHTML = fresh.innerHTML;
+  };
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     if (!files.length) { alert("Choose one or more noise recordings first."); return; }
     button.disabled = true;
     for (const file of files) await uploadOne(file);
+    // Ready for the next recordings: a second click must not upload these again.
+    files = [];
+    input.value = "";
+    form.elements.namedItem("name").value = "";
+    zone.querySelector("p").textContent = "Drop noise recordings here, or press Enter to choose files.";
     button.disabled = false;
+    await refreshList();
   });
 }

@@ -7,12 +7,17 @@ const PALETTE = { anger: "#D55E00", angry: "#D55E00", happy: "#E69F00", happines
   sad: "#0072B2", sadness: "#0072B2", neutral: "#999999", excited: "#CC79A7", fear: "#009E73",
   disgust: "#56B4E9", surprise: "#F0E442", calm: "#000000", boredom: "#8C6D31" };
 const EXTRA = ["#009E73", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+// Each emotion's probability curve also has its own dash pattern, so the curves can be told
+// apart without colour (the legend shows the pattern next to the colour).
+const DASHES = [[], [9, 4], [2, 3], [10, 3, 2, 3], [5, 5], [1, 4]];
 
 const root = document.getElementById("report");
 if (root) {
   const lectureId = Number(root.dataset.lecture);
   const labels = JSON.parse(root.dataset.labels || "[]");
   const colour = (label, i = labels.indexOf(label)) => PALETTE[label] || EXTRA[i % EXTRA.length];
+  const dash = (label) => DASHES[Math.max(labels.indexOf(label), 0) % DASHES.length];
+  const lineSample = (l) => `<svg class="line-sample" width="30" height="10" aria-hidden="true"><line x1="0" y1="5" x2="30" y2="5" stroke="${colour(l)}" stroke-width="2.5" stroke-dasharray="${dash(l).join(" ")}"/></svg>`;
   const segments = new Map();
   const canvas = document.getElementById("timeline");
   const ctx = canvas.getContext("2d");
@@ -23,7 +28,7 @@ if (root) {
   let stopAt = null;
 
   document.getElementById("legend").innerHTML = labels
-    .map((l) => `<li><span class="swatch" style="background:${colour(l)}"></span>${l}</li>`).join("")
+    .map((l) => `<li><span class="swatch" style="background:${colour(l)}"></span>${lineSample(l)}${l}</li>`).join("")
     + '<li><span class="swatch silence"></span>silence</li>';
 
   const sorted = () => [...segments.values()].sort((a, b) => a.index - b.index);
@@ -59,6 +64,7 @@ if (root) {
     labels.forEach((l) => {
       ctx.strokeStyle = colour(l);
       ctx.lineWidth = 1.5;
+      ctx.setLineDash(dash(l));
       ctx.beginPath();
       list.forEach((s, i) => {
         const y = h - 4 - (probs[i][l] || 0) * (h - band - 12);
@@ -67,9 +73,16 @@ if (root) {
       });
       ctx.stroke();
     });
+    ctx.setLineDash([]);
+    // The current second: a dark frame inside a white one, visible on every band colour.
     const c = list[Math.min(cursor, list.length - 1)];
-    ctx.strokeStyle = "#000";
-    ctx.strokeRect(x(c.start_s), 0, Math.max(2, x(c.end_s) - x(c.start_s)), h);
+    const [cx, cw] = [x(c.start_s), Math.max(2, x(c.end_s) - x(c.start_s))];
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(cx, 1, cw, h - 2);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#14213d";
+    ctx.strokeRect(cx, 1, cw, h - 2);
   }
 
   function fmt(t) { const m = Math.floor(t / 60); return `${m}:${String(Math.floor(t % 60)).padStart(2, "0")}`; }

@@ -4,7 +4,9 @@
 import { api, liveSocket } from "./live.js";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
-// Okabe–Ito colours, as the lecture report.
+// Okabe–Ito colours, as the lecture report and the confusion matrices (blue shades), and
+// never colour alone: the held-out line is dashed with round markers, training solid with
+// square ones (the legend on the run page shows the same).
 const TRAIN_COLOUR = "#0072B2";
 const HELD_OUT_COLOUR = "#D55E00";
 
@@ -48,7 +50,7 @@ function setupTrainForm(form) {
 
 // ---------------------------------------------------------------- curves
 
-function drawCurves(canvas, history, key, { fromZero = false, unit = "" } = {}) {
+function drawCurves(canvas, history, key, { fromZero = false, unit = "", finished = false } = {}) {
   const ctx = canvas.getContext("2d");
   const w = canvas.width, h = canvas.height;
   const left = 48, right = 10, top = 12, bottom = 28;
@@ -56,8 +58,9 @@ function drawCurves(canvas, history, key, { fromZero = false, unit = "" } = {}) 
   ctx.font = "12px system-ui, sans-serif";
   ctx.fillStyle = "#1d2430";
   const title = key === "loss" ? "Loss" : "Accuracy";
+  canvas.dataset.points = String(history.length); // what the curve shows, for tests and tools
   if (!history.length) {
-    ctx.fillText(`${title}: waiting for the first epoch…`, left, h / 2);
+    ctx.fillText(finished ? `${title}: no epoch was completed.` : `${title}: waiting for the first epoch…`, left, h / 2);
     return;
   }
   const values = history.flatMap((e) => [e[key], e[`val_${key}`]]).filter((v) => v != null);
@@ -85,7 +88,7 @@ function drawCurves(canvas, history, key, { fromZero = false, unit = "" } = {}) 
   for (const fold of folds) {
     const points = history.filter((e) => (e.fold || 1) === fold).sort((a, b) => a.epoch - b.epoch);
     ctx.globalAlpha = fold === folds[folds.length - 1] ? 1 : 0.35;
-    for (const [field, colour, dash] of [[key, TRAIN_COLOUR, []], [`val_${key}`, HELD_OUT_COLOUR, [6, 4]]]) {
+    for (const [field, colour, dash, round] of [[key, TRAIN_COLOUR, [], false], [`val_${key}`, HELD_OUT_COLOUR, [6, 4], true]]) {
       const line = points.filter((e) => e[field] != null);
       if (!line.length) continue;
       ctx.strokeStyle = colour;
@@ -96,7 +99,15 @@ function drawCurves(canvas, history, key, { fromZero = false, unit = "" } = {}) 
       line.forEach((e, i) => (i ? ctx.lineTo(x(e.epoch), y(e[field])) : ctx.moveTo(x(e.epoch), y(e[field]))));
       ctx.stroke();
       ctx.setLineDash([]);
-      line.forEach((e) => ctx.fillRect(x(e.epoch) - 2, y(e[field]) - 2, 4, 4));
+      for (const e of line) {
+        if (round) {
+          ctx.beginPath();
+          ctx.arc(x(e.epoch), y(e[field]), 3, 0, 2 * Math.PI);
+          ctx.fill();
+        } else {
+          ctx.fillRect(x(e.epoch) - 3, y(e[field]) - 3, 6, 6);
+        }
+      }
     }
   }
   ctx.globalAlpha = 1;
@@ -114,6 +125,7 @@ function setupRunPage(root) {
   const runId = Number(root.dataset.run);
   const jobId = Number(root.dataset.job);
   const initialState = root.dataset.state;
+  let finished = TERMINAL.has(initialState);
   const epochs = new Map(); // "fold:epoch" -> entry
   const lossCanvas = document.getElementById("loss-curve");
   const accuracyCanvas = document.getElementById("accuracy-curve");
@@ -128,8 +140,8 @@ function setupRunPage(root) {
     requestAnimationFrame(() => {
       pending = false;
       const list = history();
-      drawCurves(lossCanvas, list, "loss");
-      drawCurves(accuracyCanvas, list, "accuracy", { fromZero: true, unit: "%" });
+      drawCurves(lossCanvas, list, "loss", { finished });
+      drawCurves(accuracyCanvas, list, "accuracy", { fromZero: true, unit: "%", finished });
       table.innerHTML = historyRows(list);
     });
   }
@@ -164,6 +176,14 @@ function setupRunPage(root) {
     if (msg.type === "progress") describe(msg.data, msg.job);
     if (TERMINAL.has(msg.job.state)) {
       detail.textContent = "";
+      finished = true;
+      redraw();
+      const empty = document.getElementById("results-empty");
+      if (empty && msg.job.state !== "succeeded") {
+        empty.textContent = msg.job.state === "cancelled"
+          ? "This run was cancelled before it finished: no model was saved."
+          : "This run failed: no model was saved. The error is shown above.";
+      }
       // The results table and matrices are drawn by the server: fetch them once, when done.
       if (msg.job.state === "succeeded" && !TERMINAL.has(initialState)) location.reload();
     }

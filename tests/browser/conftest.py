@@ -1,6 +1,11 @@
-"""Playwright driving the distribution's Chromium (headless) against the live site."""
+"""Playwright driving the distribution's Chromium (headless) against the live site.
+
+Every page a test opens is watched: an error in its JavaScript console (or an uncaught
+exception) fails the test, unless the test said it expects it (``console_errors.allow``).
+"""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +20,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]  # fmt: skip
+# The size of the screenshots in the README.
+VIEWPORT = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +39,60 @@ def browser():
         browser.close()
 
 
+class ConsoleErrors:
+    """Console errors and uncaught exceptions of every page in the watched contexts."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.allowed: list[re.Pattern] = []
+
+    def watch(self, context) -> None:
+        context.on("console", self._console)
+        context.on("weberror", lambda err: self.errors.append(f"uncaught: {err.error}"))
+
+    def _console(self, msg) -> None:
+        if msg.type == "error":
+            where = msg.location.get("url", "") if msg.location else ""
+            self.errors.append(f"{msg.text} ({where})")
+
+    def allow(self, pattern: str) -> None:
+        """Expect console errors matching ``pattern`` (e.g. the 404 a test asks for)."""
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
 @pytest.fixture
-def page_for(browser, live_url, request):
-    """A signed-in page (fresh context) for a user; screenshots go to artifacts/."""
+def console_errors():
+    return ConsoleErrors()
+
+
+@pytest.fixture
+def new_context(browser, live_url, console_errors):
+    """A fresh browser context (no cookies) on the live site, its console watched."""
     contexts = []
 
-    def open_page(username: str, password: str = "pw-for-tests-1"):
-        context = browser.new_context(base_url=live_url, accept_downloads=True)
+    def make():
+        context = browser.new_context(base_url=live_url, accept_downloads=True, viewport=VIEWPORT)
+        console_errors.watch(context)
         contexts.append(context)
-        page = context.new_page()
+        return context
+
+    yield make
+    unexpected = console_errors.unexpected()
+    for context in contexts:
+        context.close()
+    if unexpected:
+        pytest.fail("errors in the browser console:\n" + "\n".join(unexpected), pytrace=False)
+
+
+@pytest.fixture
+def page_for(new_context, live_url):
+    """A signed-in page (fresh context) for a user; screenshots go to artifacts/."""
+
+    def open_page(username: str, password: str = "pw-for-tests-1"):
+        page = new_context().new_page()
         page.goto("/accounts/login/")
         page.get_by_label("User name").fill(username)
         page.get_by_label("Password").fill(password)
@@ -48,13 +100,52 @@ def page_for(browser, live_url, request):
         page.wait_for_url(f"{live_url}/")
         return page
 
-    yield open_page
-    for context in contexts:
-        context.close()
+    return open_page
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """``artifacts/browser/<name>.png``: the whole page, or only the 1280 × 800 viewport."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# ---------------------------------------------------------------- page checks
+
+# Every control, canvas and image without an accessible name, described for the failure message.
+_UNLABELLED_JS = """() => {
+  const named = (el) => {
+    if (el.getAttribute('aria-label')?.trim()) return true;
+    const by = el.getAttribute('aria-labelledby');
+    const text = (id) => document.getElementById(id)?.textContent.trim();
+    if (by && by.split(/\\s+/).some(text)) return true;
+    if (el.labels && [...el.labels].some((l) => l.textContent.trim())) return true;
+    if (el.title?.trim()) return true;
+    if (el.tagName === 'IMG') return el.hasAttribute('alt');
+    if (el.tagName === 'BUTTON') return !!el.textContent.trim();
+    const isButton = ['submit', 'button', 'reset'].includes(el.type);
+    if (el.tagName === 'INPUT' && isButton) return !!el.value;
+    return false;
+  };
+  const controls = document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button, progress, audio, canvas, img');
+  return [...controls].filter((el) => !named(el)).map((el) =>
+    `<${el.tagName.toLowerCase()} id="${el.id}" name="${el.getAttribute('name') || ''}">`);
+}"""
+
+
+def assert_labelled(page) -> None:
+    """Every control on the page (input, select, button, progress bar, player) has a name
+    that a screen reader reads out."""
+    unlabelled = page.evaluate(_UNLABELLED_JS)
+    assert not unlabelled, f"controls without a label on {page.url}: {unlabelled}"
+
+
+def current_nav(page) -> list[tuple[str, str]]:
+    """(link text, aria-current) of the main navigation's marked links."""
+    marked = page.evaluate(
+        """() => [...document.querySelectorAll('nav[aria-label=Main] a[aria-current]')]
+              .map((a) => [a.firstChild.textContent.trim(), a.getAttribute('aria-current')])"""
+    )
+    return [tuple(pair) for pair in marked]

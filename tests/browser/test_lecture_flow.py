@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from emotions.models import Lecture
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import assert_labelled, current_nav, screenshot
 from tests.conftest import lecture_signal
 
 pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -39,6 +39,17 @@ def _watch_rows(page):
     )
 
 
+def _watch_badge(page):
+    """Record the nav's jobs indicator every 100 ms, from inside the page."""
+    page.evaluate(
+        """() => {
+          window.badgeTexts = [];
+          const badge = document.getElementById('jobs-indicator');
+          setInterval(() => window.badgeTexts.push(badge.textContent), 100);
+        }"""
+    )
+
+
 def _upload(page, path):
     page.goto("/lectures/")
     page.get_by_label("Recordings").set_input_files(str(path))
@@ -56,6 +67,7 @@ def test_upload_watch_play_download(page_for, make_user, celery_worker, emotion_
     path, seconds = _recording(tmp_path, repeats=3)
     lecture_id = _upload(page, path)
     _watch_rows(page)
+    _watch_badge(page)
     navigations = page.evaluate("() => performance.getEntriesByType('navigation').length")
     page.wait_for_selector("[data-live-job] .state-succeeded", timeout=120_000)
     screenshot(page, "lecture-report")
@@ -68,6 +80,11 @@ def test_upload_watch_play_download(page_for, make_user, celery_worker, emotion_
     assert page.evaluate("() => performance.getEntriesByType('navigation').length") == navigations
     progress = page.evaluate("window.progressValues")
     assert progress[-1] == 1 and any(0 < v < 1 for v in progress), progress[:20]
+    # The nav's jobs indicator counted the analysis while it ran and cleared itself, live.
+    page.wait_for_function("document.getElementById('jobs-indicator').textContent === ''")
+    assert "1 running" in page.evaluate("window.badgeTexts")
+    assert current_nav(page) == [("Lectures", "true")]
+    assert_labelled(page)
 
     # Play the first speech segment: the media element really plays and stops at its end.
     page.locator("#segments tbody tr button.play").first.click()
@@ -80,8 +97,16 @@ def test_upload_watch_play_download(page_for, make_user, celery_worker, emotion_
     assert len(rows) == total
     assert {r["label"] for r in rows if r["is_silence"] == "0"} <= set(emotion_model.labels)
 
+    page.goto("/lectures/")
+    assert current_nav(page) == [("Lectures", "page")]
+    assert page.locator("table.lectures tbody tr").count() == 1
+    assert_labelled(page)
+    screenshot(page, "lectures")
 
-def test_second_user_sees_nothing(page_for, make_user, celery_worker, emotion_model, tmp_path):
+
+def test_second_user_sees_nothing(
+    page_for, make_user, celery_worker, emotion_model, tmp_path, console_errors
+):
     make_user("teacher")
     make_user("other")
     page = page_for("teacher")
@@ -90,8 +115,10 @@ def test_second_user_sees_nothing(page_for, make_user, celery_worker, emotion_mo
     other.goto("/lectures/")
     assert "Waves and optics" not in other.content()
     assert other.get_by_text("No lectures yet").is_visible()
+    console_errors.allow(r"status of 404")  # the page below, as the browser reports it
     answer = other.goto(f"/lectures/{lecture_id}/")
     assert answer.status == 404
+    assert other.get_by_role("heading", name="Page not found").is_visible()
     other.goto("/jobs/")
     assert other.get_by_text("You have no jobs yet").is_visible()
     screenshot(other, "second-user-lectures")

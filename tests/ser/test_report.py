@@ -41,3 +41,17 @@ def test_smoothing_is_a_centred_mean():
     assert out[1] == pytest.approx([2 / 3, 1 / 3])
     assert out[0] == pytest.approx([0.5, 0.5])
     assert smooth_probabilities(probs, 1) is probs
+
+
+def test_classifier_uses_the_image_size_the_model_was_trained_at(tmp_path):
+    from emotions.ser import networks
+    from emotions.ser.inference import Classifier
+
+    net = networks.build_network("mobilenet_v3_small", 2, pretrained=False, seed=0)
+    networks.save_checkpoint(net, tmp_path / "m.pt", {"labels": ["a", "b"], "image_size": 64})
+    classifier = Classifier.from_checkpoint(tmp_path / "m.pt", device="cpu")
+    assert classifier.image_size == 64
+    seen = []
+    classifier.net.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
+    probs = classifier.predict_blocks(np.zeros((3, 16_000), dtype=np.float32) + 0.01)
+    assert probs.shape == (3, 2) and seen[0][-2:] == (64, 64)
