@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.http import JsonResponse
 
+from emotions.services.files import human_size
+
 # Room for the multipart envelope and form fields around the file itself.
 ENVELOPE_BYTES = 1024 * 1024
 
@@ -18,7 +20,7 @@ class UploadLimitMiddleware:
             return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
         limit = settings.MAX_UPLOAD_BYTES
         if length > limit + ENVELOPE_BYTES:
-            size, most = f"{length / 1e6:.0f} MB", f"{limit / 1e6:.0f} MB"
+            size, most = human_size(length), human_size(limit)
             return JsonResponse(
                 {"detail": f"This upload is {size}; the limit is {most}."}, status=413
             )

@@ -145,16 +145,25 @@ def _target(dest: Path, relative: PurePosixPath) -> Path:
     return target
 
 
-def _copy(source: IO[bytes], target: Path, budget: int) -> int:
+def _copy(source: IO[bytes], target: Path, budget: int, member: PurePosixPath) -> int:
     """Copy at most `budget` bytes; the real size counts, not the size a header declares."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     copied = 0
-    with open(target, "wb") as out:
-        while chunk := source.read(CHUNK):
-            copied += len(chunk)
-            if copied > budget:
-                raise ArchiveError("Refused: the archive unpacks to more than it declares.")
-            out.write(chunk)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            while chunk := source.read(CHUNK):
+                copied += len(chunk)
+                if copied > budget:
+                    raise ArchiveError("Refused: the archive unpacks to more than it declares.")
+                out.write(chunk)
+    except OSError as exc:
+        if exc.errno is None:  # the archive's own data (gzip, zip): the callers say damaged
+            raise
+        # The file system refused (a name too long, a full disk): not damage in the archive,
+        # and the message must not show the server's folders.
+        raise ArchiveError(
+            f"Refused: the archive member “{member}” cannot be unpacked here: {exc.strerror}."
+        ) from exc
     return copied
 
 
@@ -188,7 +197,7 @@ def _extract_zip(path: Path, dest: Path, max_members: int, max_bytes: int) -> in
         for info, relative in files:
             try:
                 with archive.open(info) as source:
-                    total += _copy(source, _target(dest, relative), max_bytes - total)
+                    total += _copy(source, _target(dest, relative), max_bytes - total, relative)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 raise ArchiveError(
                     f"The zip archive is damaged at “{info.filename}”: {exc}"
@@ -218,7 +227,7 @@ def _extract_tar(archive: tarfile.TarFile, dest: Path, max_members: int, max_byt
             _check_total(total, max_bytes)
             source = archive.extractfile(member)
             assert source is not None  # isreg() guarantees content
-            _copy(source, _target(dest, relative), member.size)
+            _copy(source, _target(dest, relative), member.size, relative)
             written += 1
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ArchiveError(f"The tar archive is damaged: {exc}") from exc

@@ -8,6 +8,7 @@ A retried job skips what an earlier attempt already stored (keyed on the path in
 the corpus), so it never duplicates utterances.
 """
 
+import hashlib
 import logging
 import re
 import tempfile
@@ -27,7 +28,7 @@ from django.db.models.fields.files import FieldFile
 from emotions.models import Dataset, DerivedBlocks, Job, Utterance, Visibility
 from emotions.services import archives, jobs
 from emotions.services.errors import Conflict, ServiceError
-from emotions.services.files import check_upload, local_copy, safe_filename
+from emotions.services.files import check_upload, local_copy, safe_filename, store, store_in
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def start_import(
 ) -> Dataset:
     """Create the dataset and queue the job that fills it, from an archive or (staff) a
     folder on the server (`dispatch=False`: the caller runs the job itself)."""
-    if (upload is None) == (not directory):
+    if upload is None and not directory:
+        raise ServiceError("Choose an archive (.zip or .tar.gz) of the corpus to upload.")
+    if upload is not None and directory:
         raise ServiceError("Give either an archive to upload or a server folder, not both.")
     if layout not in LAYOUT_NAMES:
         raise ServiceError(f"Unknown corpus layout “{layout}”.")
@@ -112,8 +115,10 @@ def start_import(
                 "or .tar.gz and upload that."
             )
         default_name = Path(upload.name or "dataset").name.split(".")[0]
-        stored = default_storage.save(
-            f"imports/{owner.pk}/{safe_filename(upload.name, 'corpus.zip')}", upload
+        stored = store(
+            default_storage,
+            f"imports/{owner.pk}/{safe_filename(upload.name, 'corpus.zip')}",
+            upload,
         )
         params.update(source=SOURCE_ARCHIVE, archive=stored)
     dataset = Dataset(
@@ -316,7 +321,8 @@ def _import_tree(dataset: Dataset, root: Path, params: dict, reporter: jobs.Repo
             source_path=relative[:500],
         )
         with open(item.path, "rb") as fh:
-            utterance.audio.save(_storage_name(relative), File(fh), save=True)
+            store_in(utterance.audio, _storage_name(relative), File(fh))
+        utterance.save()
         done.add(relative)
         imported += 1
         reporter.progress(
@@ -348,10 +354,19 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
+# Room in Utterance.audio (500 characters) for "datasets/<id>/" and the storage's suffix.
+MAX_STORAGE_NAME = 400
+
+
 def _storage_name(relative: str) -> str:
     """The corpus's own sub-folders kept (readable in storage), each part made safe."""
     parts = [safe_filename(p, "part") for p in PurePosixPath(relative).parts]
-    return "/".join(parts)
+    name = "/".join(parts)
+    if len(name) > MAX_STORAGE_NAME:
+        # Nested deeper than a stored name may be (the whole import failed on it): the
+        # file's own name under a hash of its path, unique still; source_path keeps the path.
+        name = f"{hashlib.sha256(relative.encode()).hexdigest()[:16]}/{parts[-1]}"
+    return name
 
 
 def _nothing_imported(found: int, problems: list[tuple[str, str]]) -> str:

@@ -21,3 +21,9 @@ class Conflict(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class StorageUnavailable(ServiceError):
+    """The server could not store a file (read-only, full): its fault, not the request's."""
+
+    status_code = 503

@@ -95,7 +95,10 @@ def _dispatch(job_id: int, task_name: str, queue: str) -> None:
     from sersite.celery import app
 
     try:
-        result = app.send_task(task_name, args=[job_id], queue=queue)
+        # Results live in the job's row, never in Celery's result store: without
+        # ignore_result every send subscribes this process to the task's result channel,
+        # and with Redis down it retried that for 20 s before the job could fail.
+        result = app.send_task(task_name, args=[job_id], queue=queue, ignore_result=True)
     except Exception as exc:  # broker down: the job must not stay queued forever
         logger.exception("could not queue job %s", job_id)
         fail(job_id, f"Could not reach the job queue: {exc}")
@@ -243,7 +246,8 @@ class _Heartbeat(threading.Thread):
 def run(job_id: int, body: Callable[[Job, Reporter], dict | None], worker: str, device: str):
     """Run `body` as job `job_id`: the one wrapper every Celery task uses.
 
-    The body returns the result dict. Cancel ends `cancelled`; any exception ends
+    The body returns the result dict (its "message", if any, becomes the job's message,
+    e.g. a result worth a remark). Cancel ends `cancelled`; any exception ends
     `failed` with its message stored, and is not re-raised, so the worker lives on.
     Raises RunningElsewhere when another live worker runs this job (the task then
     checks again later, and takes over if that worker dies).
@@ -273,7 +277,7 @@ def run(job_id: int, body: Callable[[Job, Reporter], dict | None], worker: str, 
         return fail(job_id, f"{type(exc).__name__}: {exc}")
     finally:
         heartbeat.stopped.set()
-    return succeed(job_id, result)
+    return succeed(job_id, result, message=(result or {}).get("message") or "Done.")
 
 
 def request_cancel(job: Job) -> Job:

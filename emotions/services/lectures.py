@@ -11,13 +11,21 @@ from django.db import transaction
 
 from emotions import selectors
 from emotions.models import EmotionModel, Job, Lecture, Segment
+from emotions.ser.constants import BLOCK_SECONDS, MIN_TAIL_FRACTION
 from emotions.services import jobs
+from emotions.services.datasets import delete_files
 from emotions.services.errors import Conflict, ServiceError
-from emotions.services.files import check_upload, local_copy, safe_filename
+from emotions.services.files import check_upload, local_copy, safe_filename, store_in
 
 logger = logging.getLogger(__name__)
 
 NO_MODEL_MESSAGE = "No trained model is available yet: train one (Train page) or ask an admin."
+# The shortest recording worth analysing: the audio core's own rule for a block's tail
+# (half a second of speech is worth a prediction, a few milliseconds are not).
+MIN_SECONDS = MIN_TAIL_FRACTION * BLOCK_SECONDS
+NO_SPEECH_MESSAGE = (
+    "No speech found: every second is silent (below {threshold:.0f} dBFS). Was the microphone on?"
+)
 
 
 def create_lecture(
@@ -46,9 +54,9 @@ def create_lecture(
         size_bytes=upload.size,
         model=model,
     )
-    # Storage writes under a fresh name and never overwrites; the row is created in the
-    # same transaction, and the file removed again if that fails (no orphans either way).
-    lecture.audio.save(name, upload, save=False)
+    # Storage writes under a fresh name and never overwrites, whole or not at all; the row
+    # is created after, and the file removed again if that fails (no orphans either way).
+    store_in(lecture.audio, name, upload)
     try:
         with transaction.atomic():
             lecture.save()
@@ -80,6 +88,8 @@ def analyse(job: Job, reporter: jobs.Reporter) -> dict:
             info = audio.probe(path)
         except audio.AudioDecodeError as exc:
             raise ServiceError(f"This file cannot be read as audio: {exc.reason}") from exc
+        if 0 < info.duration_s < MIN_SECONDS:  # the header knows: say so before any work
+            raise ServiceError(_too_short(info.duration_s))
         total = max(info.duration_s, 1e-6)
         Lecture.objects.filter(pk=lecture.pk).update(duration_s=info.duration_s)
         try:
@@ -101,9 +111,24 @@ def analyse(job: Job, reporter: jobs.Reporter) -> dict:
             raise ServiceError(f"This file cannot be read as audio: {exc.reason}") from exc
     if not results:
         raise ServiceError("The recording holds no audio to analyse.")
+    if results[-1].end_s < MIN_SECONDS:  # the header did not say (or said more)
+        Segment.objects.filter(lecture=lecture).delete()
+        raise ServiceError(_too_short(results[-1].end_s))
     summary = summarize(results, classifier.labels)
     Lecture.objects.filter(pk=lecture.pk).update(summary=summary, duration_s=summary["duration_s"])
-    return {"lecture": lecture.pk, "segments": len(results), "summary": summary}
+    result = {"lecture": lecture.pk, "segments": len(results), "summary": summary}
+    if not summary["speech_s"]:
+        # Pure silence is a result, not an error: the report shows every second as silent,
+        # and the job's message tells the teacher why there are no emotions.
+        result["message"] = NO_SPEECH_MESSAGE.format(threshold=audio.SILENCE_THRESHOLD_DBFS)
+    return result
+
+
+def _too_short(seconds: float) -> str:
+    return (
+        f"The recording is too short to analyse: {seconds:.2f} s of audio, and the "
+        f"analysis needs at least {MIN_SECONDS:g} s."
+    )
 
 
 def _classify(path, classifier):
@@ -146,12 +171,13 @@ def delete_lecture(lecture: Lecture) -> None:
     if job is not None and not job.is_terminal:
         jobs.request_cancel(job)
     audio_name = lecture.audio.name
-    storage = lecture.audio.storage
     with transaction.atomic():
         lecture.delete()
         if job is not None and job.is_terminal:
             job.delete()
-        transaction.on_commit(lambda: storage.delete(audio_name) if audio_name else None)
+        # A file the storage will not remove is logged, not raised: the rows are gone by
+        # then, and a 500 would tell the teacher the lecture is still there.
+        transaction.on_commit(lambda: delete_files([audio_name]))
 
 
 def segments_csv(lecture: Lecture) -> str:

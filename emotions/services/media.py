@@ -14,7 +14,11 @@ def ranged_file_response(request, field: FieldFile):
     if not field.name or not field.storage.exists(field.name):
         raise Http404("The file is gone.")
     size = field.storage.size(field.name)
-    content_type = mimetypes.guess_type(field.name)[0] or "application/octet-stream"
+    content_type = mimetypes.guess_type(field.name)[0] or ""
+    if not content_type.startswith(("audio/", "video/")):
+        # The name came from the uploader: a "recording" named .html or .svg must not be
+        # rendered as a page of this site (its scripts would run here); download it instead.
+        content_type = "application/octet-stream"
     match = RANGE.match(request.headers.get("Range", "").strip())
     if not match or not any(match.groups()):
         response = FileResponse(field.storage.open(field.name, "rb"), content_type=content_type)

@@ -27,7 +27,7 @@ from emotions.models import DerivedBlocks, Job, NoiseProfile, TrainingRun, Visib
 from emotions.services import jobs
 from emotions.services.datasets import SOURCE_NOISE_PACK, NotAllowed, delete_files, require_editor
 from emotions.services.errors import Conflict, ServiceError
-from emotions.services.files import check_upload, local_copy, safe_filename
+from emotions.services.files import check_upload, local_copy, safe_filename, store_in
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ def _dbfs(value: float) -> float:
     return float(10.0 * np.log10(value)) if value > 0 else float("-inf")
 
 
-def encode_noise(source: Path, target: Path) -> NoiseLevels:
-    """Decode `source`, write it to `target` as 16 kHz mono FLAC and measure it.
+def encode_noise(source: Path, target: Path, name: str = "") -> NoiseLevels:
+    """Decode `source`, write it to `target` as 16 kHz mono FLAC and measure it (`name`:
+    the file's name as the user knows it, for messages; `source` may be a temporary file).
 
     Streamed chunk by chunk, so a long recording never sits in memory whole. Levels are
     those of the 16 kHz signal that mixing uses; RMS in dBFS with a full-scale square
@@ -73,8 +74,8 @@ def encode_noise(source: Path, target: Path) -> NoiseLevels:
     max_seconds = getattr(settings, "NOISE_MAX_SECONDS", DEFAULT_MAX_SECONDS)
     if info.duration_s > max_seconds:
         raise ServiceError(
-            f"“{source.name}” lasts {info.duration_s / 60:.0f} minutes; noise recordings are "
-            f"limited to {max_seconds / 60:.0f} minutes. Cut a representative part."
+            f"“{name or source.name}” lasts {info.duration_s / 60:.0f} minutes; noise "
+            f"recordings are limited to {max_seconds / 60:.0f} minutes. Cut a representative part."
         )
     squares, peak, n = 0.0, 0.0, 0
     with sf.SoundFile(
@@ -126,7 +127,7 @@ def _encoded(source: Path, display_name: str) -> Iterator[tuple[Path, NoiseLevel
     with tempfile.TemporaryDirectory(prefix="sersite-noise-") as tmp:
         target = Path(tmp) / "noise.flac"
         try:
-            levels = encode_noise(source, target)
+            levels = encode_noise(source, target, display_name)
         except audio.AudioDecodeError as exc:
             raise ServiceError(
                 f"“{display_name}” is not a recording the site can read: {exc.reason}."
@@ -141,7 +142,7 @@ def _save(profile: NoiseProfile, flac: Path, stem: str, levels: NoiseLevels) -> 
     profile.rms_dbfs = levels.rms_dbfs
     profile.peak_dbfs = levels.peak_dbfs
     with open(flac, "rb") as fh:
-        profile.audio.save(f"{safe_filename(stem, 'noise')}.flac", File(fh), save=False)
+        store_in(profile.audio, f"{safe_filename(stem, 'noise')}.flac", File(fh))
     try:
         profile.save()
     except Exception:

@@ -55,6 +55,7 @@ from emotions.ser.constants import (
 )
 from emotions.services import jobs
 from emotions.services.blocks import BlockCache, UnreadableAudio
+from emotions.services.datasets import delete_files
 from emotions.services.errors import Conflict, NotFound, ServiceError
 
 logger = logging.getLogger(__name__)
@@ -1129,10 +1130,11 @@ def delete_model(user, model: EmotionModel) -> None:
     """Delete a model and its weights file (owner or staff)."""
     if not (user.is_staff or model.owner_id == user.pk):
         raise Forbidden("Only its owner or an administrator can delete this model.")
-    name, storage = model.weights.name, model.weights.storage
+    name = model.weights.name
     with transaction.atomic():
         model.delete()
-        transaction.on_commit(lambda: storage.delete(name) if name else None)
+        # Logged, not raised, if the storage refuses: the row is gone already.
+        transaction.on_commit(lambda: delete_files([name]))
 
 
 class Forbidden(ServiceError):

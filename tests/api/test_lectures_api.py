@@ -4,7 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from emotions.models import Job, Lecture
+from emotions.models import Job, Lecture, Segment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,6 +64,18 @@ def test_delete_removes_rows_and_file(teacher, emotion_model, monkeypatch):
     assert not storage.exists(name)
     # The queued analysis was cancelled, not left hanging.
     assert not Job.objects.exclude(state__in=Job.TERMINAL_STATES).exists()
+
+
+def test_delete_of_an_analysed_lecture_takes_segments_and_job(teacher, emotion_model, monkeypatch):
+    monkeypatch.setattr("emotions.services.jobs._dispatch", lambda *a: None)
+    lecture = Lecture.objects.get(pk=_upload(teacher).json()["id"])
+    Job.objects.filter(pk=lecture.job_id).update(state=Job.State.SUCCEEDED)
+    Segment.objects.bulk_create(
+        Segment(lecture=lecture, index=i, start_s=i, end_s=i + 1, is_silence=True) for i in range(3)
+    )
+    assert teacher.delete(f"/api/lectures/{lecture.pk}/").status_code == 204
+    assert not Segment.objects.exists() and not Job.objects.exists()
+    assert not lecture.audio.storage.exists(lecture.audio.name)
 
 
 def test_search_by_title_and_course(teacher, emotion_model, monkeypatch):

@@ -147,6 +147,15 @@ def test_stereo_is_the_mean_of_the_channels(tmp_path, make_speech):
     np.testing.assert_allclose(decode(path), (left + right) / 2, atol=1e-7)
 
 
+@pytest.mark.parametrize("channels", [8, 12])
+def test_many_channels_are_their_mean(tmp_path, make_speech, channels):
+    # PyAV 18 crashed the process reading planar frames of 8 or more channels.
+    speech = make_speech(1.0, seed=3)
+    gains = np.linspace(0.0, 1.0, channels)
+    path = write_wav(tmp_path / "array.wav", np.outer(speech, gains), subtype="FLOAT")
+    np.testing.assert_allclose(decode(path), speech * gains.mean(), atol=1e-6)
+
+
 def test_silence_decodes_to_zeros_and_is_masked(tmp_path):
     path = write_wav(tmp_path / "silence.wav", np.zeros(int(2.5 * SR)))
     x = decode(path)
