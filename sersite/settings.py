@@ -171,8 +171,14 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, exactly the 5 s that
             # channels-redis blocks in BZPOPMIN: consumers then die on "Timeout reading".
+            # Its asyncio pool also stops at 100 connections and refuses at once, so a burst
+            # of pages joining their groups together lost sockets past the hundredth.
             "hosts": [
-                {"address": env("CHANNEL_REDIS_URL", default=REDIS_URL), "socket_timeout": 30}
+                {
+                    "address": env("CHANNEL_REDIS_URL", default=REDIS_URL),
+                    "socket_timeout": 30,
+                    "max_connections": env.int("CHANNEL_REDIS_MAX_CONNECTIONS", default=2000),
+                }
             ],
             "prefix": REDIS_KEY_PREFIX,
             "capacity": 1000,

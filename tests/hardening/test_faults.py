@@ -232,13 +232,6 @@ def test_rows_are_deleted_even_when_their_files_cannot_be(
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.xfail(
-    strict=True,
-    reason="redis-py 8 caps an asyncio connection pool at 100 connections and raises at once "
-    "when they are all busy; the channel layer's pool in Daphne uses that default, so a burst "
-    "of more than ~100 sockets joining their groups together closes the rest with 1011 "
-    "(bench/load.py: 101 of 200 watchers). Fix: max_connections in CHANNEL_LAYERS' host.",
-)
 def test_a_burst_of_pages_all_get_their_socket(site, make_user):
     import asyncio
 
