@@ -43,3 +43,29 @@ def wait_for_state(session: requests.Session, url: str, job_id: int, states: set
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} never reached {states}: {job}")
+
+
+def run_in_own_loop(coroutine_function, timeout: float = 120):
+    """asyncio.run(coroutine_function()) in a thread of its own, returning its result.
+
+    The browser tests keep Playwright's event loop running in the main thread for the
+    whole session, where asyncio.run() is refused.
+    """
+    import asyncio
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = asyncio.run(coroutine_function())
+        except BaseException as exc:  # handed to the test's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"still running after {timeout} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

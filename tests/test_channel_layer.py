@@ -1,9 +1,10 @@
 """The channel layer outlives an idle wait longer than Redis's default socket timeout."""
 
 import asyncio
-import threading
 
 from channels.layers import get_channel_layer
+
+from tests.live import run_in_own_loop
 
 
 def test_receive_survives_idle_waits_past_the_default_socket_timeout():
@@ -17,16 +18,4 @@ def test_receive_survives_idle_waits_past_the_default_socket_timeout():
         await layer.send(channel, {"type": "hello"})
         return await asyncio.wait_for(receiving, 10)
 
-    outcome = {}
-
-    def run() -> None:  # its own thread and loop: the browser tests keep one running here
-        try:
-            outcome["message"] = asyncio.run(scenario())
-        except Exception as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    assert "error" not in outcome, outcome.get("error")
-    assert outcome["message"]["type"] == "hello"
+    assert run_in_own_loop(scenario, timeout=30)["type"] == "hello"

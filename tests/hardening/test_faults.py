@@ -21,7 +21,7 @@ from emotions.models import Dataset, EmotionModel, Job, Lecture, NoiseProfile
 from tests.conftest import _free_port, login
 from tests.hardening import inputs as make
 from tests.hardening.conftest import private_site
-from tests.live import receive, ws_connect
+from tests.live import receive, run_in_own_loop, ws_connect
 
 UPLOADS = [  # endpoint, file name, content, extra fields
     ("/api/lectures/", "talk.wav", make.valid_wav(1.0), {}),
@@ -256,5 +256,5 @@ def test_a_burst_of_pages_all_get_their_socket(site, make_user):
     async def burst() -> list[str]:
         return await asyncio.gather(*(page() for _ in range(150)))
 
-    outcomes = asyncio.run(burst())
+    outcomes = run_in_own_loop(burst)
     assert outcomes.count("ok") == 150, sorted(set(outcomes))
