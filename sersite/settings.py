@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import environ
+import redis.exceptions
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -178,6 +179,10 @@ CHANNEL_LAYERS = {
                     "address": env("CHANNEL_REDIS_URL", default=REDIS_URL),
                     "socket_timeout": 30,
                     "max_connections": env.int("CHANNEL_REDIS_MAX_CONNECTIONS", default=2000),
+                    # After a Redis restart the pool's connections are dead; without a
+                    # retry the first command on one fails (or a group join hangs).
+                    "retry_on_error": [redis.exceptions.ConnectionError],
+                    "health_check_interval": 15,
                 }
             ],
             "prefix": REDIS_KEY_PREFIX,
