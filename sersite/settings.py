@@ -137,6 +137,8 @@ IMPORT_MAX_ARCHIVE_MEMBERS = env.int("IMPORT_MAX_ARCHIVE_MEMBERS", default=200_0
 IMPORT_MAX_EXTRACTED_BYTES = env.int("IMPORT_MAX_EXTRACTED_BYTES", default=20 * 1024**3)
 IMPORT_SERVER_ROOTS = env.list("IMPORT_SERVER_ROOTS", default=[])
 NOISE_MAX_SECONDS = env.int("NOISE_MAX_SECONDS", default=1200)
+# Lectures longer than this (declared by the header at upload, or decoded) are refused.
+LECTURE_MAX_SECONDS = env.int("LECTURE_MAX_SECONDS", default=6 * 3600)
 
 # Files go through Django's storage API so that a worker on another host reads
 # what the web process wrote: the file system by default, S3-compatible when

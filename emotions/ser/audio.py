@@ -283,15 +283,16 @@ def decode(path: str | Path, sr: int = SAMPLE_RATE) -> np.ndarray:
     return buffer[:n].copy() if buffer.size - n > 10 * sr else buffer[:n]
 
 
-def probe(path: str | Path) -> AudioInfo:
+def probe(path: str | Path, *, decode_if_unknown: bool = True) -> AudioInfo:
     """Describe the first audio stream of ``path`` (rate and channels before resampling).
 
     The duration comes from the header; when the header does not know it (some streamed or
-    headerless formats), the stream is decoded once to count its samples.
+    headerless formats), the stream is decoded once to count its samples, unless
+    ``decode_if_unknown`` is false (a cheap check): ``duration_s`` is then 0.
     """
     path = Path(path)
     info = _header_info(path)
-    if info.duration_s > 0:
+    if info.duration_s > 0 or not decode_if_unknown:
         return info
     rate = info.sample_rate or SAMPLE_RATE
     n = sum(chunk.size for chunk in iter_decode(path, sr=rate))

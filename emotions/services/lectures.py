@@ -2,6 +2,9 @@
 
 import io
 import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 
@@ -23,6 +26,9 @@ NO_MODEL_MESSAGE = "No trained model is available yet: train one (Train page) or
 # The shortest recording worth analysing: the audio core's own rule for a block's tail
 # (half a second of speech is worth a prediction, a few milliseconds are not).
 MIN_SECONDS = MIN_TAIL_FRACTION * BLOCK_SECONDS
+# Below this a header's sample rate is a broken or hostile file, not a recording of speech
+# (telephone audio is 8 kHz): a 96 KB WAV claiming 1 Hz would be a 13-hour job.
+MIN_SAMPLE_RATE = 4000
 NO_SPEECH_MESSAGE = (
     "No speech found: every second is silent (below {threshold:.0f} dBFS). Was the microphone on?"
 )
@@ -41,6 +47,7 @@ def create_lecture(
     """Store the upload and queue its analysis; the file streams to storage in chunks
     (`dispatch=False`: the caller runs the analysis job itself)."""
     check_upload(upload, settings.MAX_UPLOAD_BYTES)
+    check_recording(upload)
     model = model or selectors.active_model_for(owner)
     if model is None:
         raise Conflict(NO_MODEL_MESSAGE)
@@ -70,6 +77,60 @@ def create_lecture(
     return lecture
 
 
+def check_recording(upload: UploadedFile) -> None:
+    """Refuse, before anything is stored, a recording whose header declares more than
+    LECTURE_MAX_SECONDS or a sample rate under MIN_SAMPLE_RATE.
+
+    Only the container header is read (milliseconds, whatever the size). A file the decoder
+    cannot open at all passes: its analysis job fails with the decoder's reason, as before.
+    """
+    from emotions.ser import audio
+
+    try:
+        with _upload_path(upload) as path:
+            info = audio.probe(path, decode_if_unknown=False)
+    except audio.AudioDecodeError:
+        return
+    finally:
+        upload.seek(0)
+    name = upload.name or "the file"
+    if 0 < info.sample_rate < MIN_SAMPLE_RATE:
+        raise ServiceError(
+            f"“{name}” says its sample rate is {info.sample_rate} Hz; recordings need at "
+            f"least {MIN_SAMPLE_RATE} Hz. The file is probably damaged: export it again."
+        )
+    if info.duration_s > settings.LECTURE_MAX_SECONDS:
+        raise ServiceError(f"“{name}” {_too_long(_hours(info.duration_s))}")
+
+
+@contextmanager
+def _upload_path(upload: UploadedFile) -> Iterator[str]:
+    """A path holding the upload's bytes: its temporary file, or a copy of a small upload
+    kept in memory (at most FILE_UPLOAD_MAX_MEMORY_SIZE)."""
+    if hasattr(upload, "temporary_file_path"):
+        yield upload.temporary_file_path()
+        return
+    with tempfile.NamedTemporaryFile(prefix="sersite-probe-") as copy:
+        upload.seek(0)
+        for chunk in upload.chunks():
+            copy.write(chunk)
+        copy.flush()
+        yield copy.name
+
+
+def _too_long(duration: str) -> str:
+    limit = _hours(settings.LECTURE_MAX_SECONDS)
+    return (
+        f"lasts {duration}; the limit is {limit} per lecture. Split the recording into "
+        "parts and upload each."
+    )
+
+
+def _hours(seconds: float) -> str:
+    whole, rest = divmod(int(round(seconds)), 3600)
+    return f"{whole} h {rest // 60:02d} min"
+
+
 def analyse(job: Job, reporter: jobs.Reporter) -> dict:
     """The analysis job: classify every 1 s segment, saving and publishing batches."""
     from emotions.ser import audio
@@ -94,6 +155,10 @@ def analyse(job: Job, reporter: jobs.Reporter) -> dict:
         Lecture.objects.filter(pk=lecture.pk).update(duration_s=info.duration_s)
         try:
             for batch, seconds in _classify(path, classifier):
+                if seconds > settings.LECTURE_MAX_SECONDS + BLOCK_SECONDS:
+                    # The header under-stated it (or said nothing): stop at the limit.
+                    limit = _hours(settings.LECTURE_MAX_SECONDS)
+                    raise ServiceError(f"The recording {_too_long(f'more than {limit}')}")
                 Segment.objects.bulk_create(
                     Segment(lecture=lecture, **_segment_fields(s)) for s in batch
                 )
@@ -187,3 +252,58 @@ def segments_csv(lecture: Lecture) -> str:
     labels = lecture.model.labels if lecture.model else []
     write_segments_csv(out, lecture.segments.order_by("index"), labels)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------- managing a lecture
+
+TITLE_MAX = 200
+
+
+def rename_lecture(
+    lecture: Lecture,
+    *,
+    title: str,
+    course: str | None = None,
+    recorded_on: date | None = None,
+    clear_date: bool = False,
+) -> Lecture:
+    """Change what the teacher calls the lecture (title, course, date)."""
+    title = (title or "").strip()
+    if not title:
+        raise ServiceError("A lecture needs a title.")
+    if len(title) > TITLE_MAX or len(course or "") > TITLE_MAX:
+        raise ServiceError(f"Titles and course names have at most {TITLE_MAX} characters.")
+    lecture.title = title
+    if course is not None:
+        lecture.course = course.strip()
+    if recorded_on is not None or clear_date:
+        lecture.recorded_on = recorded_on
+    lecture.save(update_fields=["title", "course", "recorded_on"])
+    return lecture
+
+
+def reanalyse_lecture(
+    lecture: Lecture, model: EmotionModel | None = None, *, dispatch: bool = True
+) -> Lecture:
+    """Analyse the stored recording again, with another model or after a failure; the old
+    results are replaced when the new job starts writing (the job itself is idempotent)."""
+    model = model or lecture.model or selectors.active_model_for(lecture.owner)
+    if model is None:
+        raise Conflict(NO_MODEL_MESSAGE)
+    if not lecture.audio.name or not lecture.audio.storage.exists(lecture.audio.name):
+        raise Conflict("The recording is no longer stored, so it cannot be analysed again.")
+    with transaction.atomic():
+        # The row lock makes two quick clicks start one job, not two.
+        locked = Lecture.objects.select_for_update().select_related("job").get(pk=lecture.pk)
+        if locked.job is not None and not locked.job.is_terminal:
+            raise Conflict(
+                "The analysis is still running: wait for it to finish, or cancel it first."
+            )
+        Segment.objects.filter(lecture=locked).delete()
+        locked.model = model
+        locked.summary = {}
+        locked.job = jobs.create_job(
+            locked.owner, Job.Kind.ANALYSIS, {"lecture": locked.pk}, dispatch=dispatch
+        )
+        locked.save(update_fields=["model", "summary", "job"])
+    return locked
