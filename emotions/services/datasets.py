@@ -10,7 +10,6 @@ the corpus), so it never duplicates utterances.
 
 import hashlib
 import logging
-import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -175,12 +174,15 @@ def clean_options(options: dict) -> dict:
     clean["channel"] = channel
     pattern = (options.get("speaker_pattern") or "").strip()
     if pattern:
+        # RE2, as the import will use: linear time, so no pattern can stall a worker.
+        from emotions.ser.corpora.base import CorpusError, compile_pattern
+
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            compile_pattern(pattern)
+        except CorpusError as exc:
             raise ServiceError(
                 f"The speaker pattern is not a valid regular expression: {exc}."
-            ) from exc
+            ) from None
     clean["speaker_pattern"] = pattern
     return clean
 

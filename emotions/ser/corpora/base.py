@@ -12,12 +12,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import re2
+
 logger = logging.getLogger(__name__)
+
+# A compiled user pattern (google-re2); RE2 logs parse errors to stderr unless told not to.
+UserPattern = re2._Regexp
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
 
 # Canonical label words shared by all layouts, so that corpora can be mixed and a
 # model trained on one can be evaluated on another without a label map.
@@ -233,13 +239,19 @@ def only_labels(items: Iterable[CorpusItem], labels: Iterable[str]) -> list[Corp
     return [item for item in items if item.label in keep]
 
 
-def compile_pattern(pattern: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
-    if pattern is None or isinstance(pattern, re.Pattern):
+def compile_pattern(pattern: str | UserPattern | None) -> UserPattern | None:
+    """A user's regular expression, compiled by RE2: matching takes time linear in the
+    input, so no pattern (`(a+)+$` on a long name) can spin a worker. RE2 has no
+    back-references or lookarounds; such a pattern is refused with RE2's reason."""
+    if pattern is None or isinstance(pattern, re2._Regexp):
         return pattern
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise CorpusError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise CorpusError(f"{reason} (back-references and lookarounds are not supported)") from None
 
 
 def normalise_gender(value: str | None) -> str | None:

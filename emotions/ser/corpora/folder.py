@@ -2,21 +2,21 @@
 
 The first folder level is the label (kept exactly as named: it is the user's own
 vocabulary); files may sit deeper inside it. The speaker comes from an optional
-regular expression searched in the path relative to the root (named group
-"speaker", else group 1, else the whole match); without one, or when it does not
-match, the speaker is "unknown" -- which makes speaker-independent splits
-impossible, and the split module says so.
+regular expression (RE2 syntax: linear time) searched in the path relative to the
+root (named group "speaker", else group 1, else the whole match); without one, or
+when it does not match, the speaker is "unknown" -- which makes speaker-independent
+splits impossible, and the split module says so.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from .base import (
     CorpusItem,
     ParseResult,
     SkipSink,
+    UserPattern,
     compile_pattern,
     resolve_root,
     sample_files,
@@ -39,7 +39,7 @@ def matches(root: Path) -> bool:
 def scan(
     root: Path,
     *,
-    speaker_pattern: str | re.Pattern[str] | None = None,
+    speaker_pattern: str | UserPattern | None = None,
     skipped: SkipSink = None,
 ) -> list[CorpusItem]:
     """Audio files under label folders; see the module doc for the speaker rule."""
@@ -63,7 +63,7 @@ def scan(
     )
 
 
-def _speaker(pattern: re.Pattern[str] | None, relative: str) -> str:
+def _speaker(pattern: UserPattern | None, relative: str) -> str:
     if pattern is None:
         return UNKNOWN_SPEAKER
     match = pattern.search(relative)
