@@ -9,6 +9,7 @@ from emotions.models import (
     Job,
     Lecture,
     NoiseProfile,
+    TrainingRun,
     Utterance,
     Visibility,
 )
@@ -150,6 +151,16 @@ def noise_profiles_for(user) -> QuerySet[NoiseProfile]:
 
 def noise_profile_for(user, profile_id: int) -> NoiseProfile:
     return noise_profiles_for(user).get(pk=profile_id)
+
+
+# ---------------------------------------------------------------- training
+
+
+def training_runs_for(user) -> QuerySet[TrainingRun]:
+    """The user's own training runs; other users' runs do not exist for them."""
+    if not user.is_authenticated:
+        return TrainingRun.objects.none()
+    return TrainingRun.objects.filter(owner=user).select_related("dataset", "job", "model")
 
 
 def can_edit(user, obj) -> bool:

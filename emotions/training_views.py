@@ -16,7 +16,7 @@ from emotions.services.errors import ServiceError
 
 def _run_or_404(user, run_id: int) -> TrainingRun:
     try:
-        return training.training_runs_for(user).get(pk=run_id)
+        return selectors.training_runs_for(user).get(pk=run_id)
     except TrainingRun.DoesNotExist:
         raise Http404("No such training run.") from None
 
@@ -34,7 +34,7 @@ def train(request):
         "noises": selectors.noise_profiles_for(user),
         "backbones": training.backbone_choices(),
         "protocols": TrainingRun.Protocol.choices,
-        "runs": training.training_runs_for(user)[:50],
+        "runs": selectors.training_runs_for(user)[:50],
         "leak_warning": training.LEAK_WARNING,
         "form": _defaults(),
     }
@@ -194,7 +194,7 @@ def _matrix(name: str, metrics: dict) -> dict:
 
 @login_required
 def run_compare(request):
-    finished = training.training_runs_for(request.user).filter(job__state=Job.State.SUCCEEDED)
+    finished = selectors.training_runs_for(request.user).filter(job__state=Job.State.SUCCEEDED)
     runs = list(finished[:200])
     by_id = {run.pk: run for run in runs}
     a, b = _pick(request.GET.get("a"), by_id), _pick(request.GET.get("b"), by_id)
@@ -270,7 +270,7 @@ def model_list(request):
     models = selectors.models_for(request.user).select_related("owner", "dataset")
     # The user's own run behind each model, to link to its curves and results.
     runs = dict(
-        training.training_runs_for(request.user)
+        selectors.training_runs_for(request.user)
         .filter(model__isnull=False)
         .values_list("model_id", "pk")
     )

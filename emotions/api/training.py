@@ -154,7 +154,7 @@ class TrainingRunViewSet(
     viewsets.GenericViewSet,
 ):
     def get_queryset(self):
-        return training.training_runs_for(self.request.user)
+        return selectors.training_runs_for(self.request.user)
 
     def get_serializer_class(self):
         return TrainingRunListSerializer if self.action == "list" else TrainingRunSerializer

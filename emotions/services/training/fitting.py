@@ -1,0 +1,175 @@
+"""Training the network on a split's sets and evaluating it on every test set (worker only)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+from django.conf import settings
+
+from emotions.models import TrainingRun
+from emotions.services import jobs
+from emotions.services.training.backbones import weights_available
+from emotions.services.training.context import CLEAN_SET, Corpus, JobContext, Sets
+
+# Progress within one fold: trunk features up to 15 %, epochs up to 85 %, evaluation after.
+FEATURES_SHARE, TRAINING_SHARE = 0.15, 0.7
+
+
+def fit_network(
+    ctx: JobContext, corpus: Corpus, sets: Sets, fold: int, folds: int, span: tuple[float, float]
+):
+    """A network built for the run's settings, trained on ``sets``; JobCancelled on cancel."""
+    from emotions.ser import networks
+    from emotions.ser.training import TrainConfig, train
+
+    config = ctx.config
+    device = compute_device()
+    trainable = config["trainable"]
+    if trainable == "default" and not (
+        config["pretrained"] and weights_available(config["backbone"])
+    ):
+        # Frozen random layers learn nothing: without ImageNet weights every layer trains.
+        trainable = "all"
+    net = networks.build_network(
+        config["backbone"],
+        len(corpus.labels),
+        weights_dir=settings.WEIGHTS_DIR,
+        pretrained=config["pretrained"],
+        trainable=trainable,
+        seed=ctx.run.seed,
+    )
+    size = config["image_size"]
+    # The run's settings that the loop takes; the others (size, split, backbone) act here.
+    loop_settings = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device"}
+    train_config = TrainConfig(
+        **{k: v for k, v in config.items() if k in loop_settings},
+        seed=ctx.run.seed,
+        device=str(device),
+    )
+    clean_x, clean_y = sets.tests[CLEAN_SET]
+    started = time.perf_counter()
+    result = train(
+        net,
+        _images(sets.train, device, size),
+        sets.train_y,
+        train_config,
+        on_progress=_on_progress(ctx, fold, folds, span),
+        should_cancel=lambda: _should_cancel(ctx),
+        val=(_images(clean_x, device, size), clean_y),
+    )
+    ctx.add_time("training_s", time.perf_counter() - started)
+    if result.cancelled:
+        raise jobs.JobCancelled()
+    return net
+
+
+def evaluate(
+    ctx: JobContext, net, sets: Sets, labels: list[str], span: tuple[float, float]
+) -> dict[str, dict]:
+    """The method's metrics of ``net`` on every test set, by test-set name."""
+    from emotions.ser import metrics, spectrogram
+    from emotions.ser.training import predict_proba
+
+    device = compute_device()
+    size, batch = ctx.config["image_size"], ctx.config["batch_size"]
+    low, high = span
+    out = {}
+    started = time.perf_counter()
+    for i, (name, (blocks, y)) in enumerate(sets.tests.items()):
+        ctx.reporter.progress(
+            low + (high - low) * (0.85 + 0.15 * i / len(sets.tests)),
+            "evaluating",
+            f"Evaluating on the {name} test set",
+        )
+        batches = spectrogram.iter_model_input(blocks, device=device, batch=batch, size=size)
+        predicted = predict_proba(net, batches, batch_size=batch, device=device).argmax(1)
+        result = metrics.evaluate(y, predicted, labels)
+        result["f1_weighted"] = result["f1"]  # the name lecture pages show
+        out[name] = result
+    ctx.add_time("evaluation_s", time.perf_counter() - started)
+    return out
+
+
+def compute_device():
+    """CUDA when present, else the CPU; SERSITE_DEVICE (cpu or cuda) forces one."""
+    from emotions.ser.networks import resolve_device
+
+    forced = os.environ.get("SERSITE_DEVICE", "").strip().lower()
+    return resolve_device(forced if forced in ("cpu", "cuda") else None)
+
+
+def epoch_entry(event: dict, fold: int) -> dict:
+    """The history entry of a finished epoch, floats rounded for the record."""
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+    entry = {k: event[k] for k in keys if k in event}
+    return {
+        "fold": fold,
+        **{k: round(v, 6) if isinstance(v, float) else v for k, v in entry.items()},
+    }
+
+
+def _on_progress(
+    ctx: JobContext, fold: int, folds: int, span: tuple[float, float]
+) -> Callable[[dict], None]:
+    low, high = span
+    run_pk = ctx.run.pk
+    prefix = f"Fold {fold} of {folds}: " if folds > 1 else ""
+
+    def on_progress(event: dict) -> None:
+        batches = max(event["batches"], 1)
+        data = {
+            "run": run_pk,
+            "fold": fold,
+            "epoch": event["epoch"],
+            "epochs": event["epochs"],
+            "batch": event["batch"],
+            "batches": batches,
+            "loss": event["loss"],
+            "accuracy": event["accuracy"],
+            "eta_s": round(event["eta_s"], 1),
+        }
+        if event["stage"] == "features":
+            within = FEATURES_SHARE * event["batch"] / batches
+            stage, message = "features", f"{prefix}computing frozen-layer features"
+        else:
+            epochs = max(event["epochs"], 1)
+            done = ((event["epoch"] - 1) + event["batch"] / batches) / epochs
+            within = FEATURES_SHARE + TRAINING_SHARE * done
+            stage = "training"
+            message = f"{prefix}epoch {event['epoch']} of {event['epochs']}"
+            if event["loss"] is not None:
+                message += f", loss {event['loss']:.3f}, accuracy {event['accuracy']:.1%}"
+        if event.get("epoch_done"):
+            entry = epoch_entry(event, fold)
+            ctx.history.append(entry)
+            TrainingRun.objects.filter(pk=run_pk).update(history=ctx.history)
+            ctx.reporter.publish("epoch", {"run": run_pk, **entry})
+        ctx.reporter.progress(low + (high - low) * within, stage, message, **data)
+
+    return on_progress
+
+
+def _should_cancel(ctx: JobContext) -> bool:
+    # A query per batch would cost more than a small batch itself; twice a second is enough.
+    now = time.monotonic()
+    if now - ctx.last_cancel_check < 0.5:
+        return False
+    ctx.last_cancel_check = now
+    return ctx.reporter.cancelled()
+
+
+def _images(blocks: np.ndarray, device, size: int):
+    """Model input made on demand from float16 blocks (a callable image source)."""
+    import torch
+
+    from emotions.ser import spectrogram
+
+    def batch(idx: torch.Tensor) -> torch.Tensor:
+        x = torch.from_numpy(blocks[idx.numpy()].astype(np.float32))
+        return spectrogram.blocks_to_model_input(x, device=device, size=size)
+
+    return batch

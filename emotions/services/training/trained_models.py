@@ -1,0 +1,33 @@
+"""Trained models: choosing the active one and deleting one."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from emotions.models import EmotionModel, Visibility
+from emotions.services.datasets import delete_files
+from emotions.services.errors import Forbidden
+
+
+def activate_model(user, model: EmotionModel) -> EmotionModel:
+    """Make ``model`` the one active model (staff only); it is shared with everyone then."""
+    if not user.is_staff:
+        raise Forbidden("Only an administrator can choose the active model.")
+    with transaction.atomic():
+        EmotionModel.objects.exclude(pk=model.pk).filter(is_active=True).update(is_active=False)
+        EmotionModel.objects.filter(pk=model.pk).update(
+            is_active=True, visibility=Visibility.SHARED
+        )
+    model.refresh_from_db()
+    return model
+
+
+def delete_model(user, model: EmotionModel) -> None:
+    """Delete a model and its weights file (owner or staff)."""
+    if not (user.is_staff or model.owner_id == user.pk):
+        raise Forbidden("Only its owner or an administrator can delete this model.")
+    name = model.weights.name
+    with transaction.atomic():
+        model.delete()
+        # Logged, not raised, if the storage refuses: the row is gone already.
+        transaction.on_commit(lambda: delete_files([name]))
