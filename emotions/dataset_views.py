@@ -19,6 +19,7 @@ from emotions.services.media import ranged_file_response
 
 
 def _dataset(request, dataset_id: int) -> Dataset:
+    datasets.settle_abandoned_imports()  # a dead worker's half-import shows as failed
     try:
         return selectors.datasets_with_totals(request.user).get(pk=dataset_id)
     except Dataset.DoesNotExist:
@@ -46,6 +47,7 @@ def _noise(request, profile_id: int) -> NoiseProfile:
 
 @login_required
 def dataset_list(request):
+    datasets.settle_abandoned_imports()
     rows = list(selectors.datasets_with_totals(request.user)[:500])
     for row in rows:
         row.duration_text = duration_text(row.total_duration_s)

@@ -97,6 +97,12 @@ def _cache_upload(instance: "DerivedBlocks", filename: str) -> str:
 class Dataset(models.Model):
     """A labelled set of emotional speech: a public corpus or the user's own recordings."""
 
+    class Status(models.TextChoices):
+        # Usable (listed for training) only when `ready`: an import is all or nothing.
+        IMPORTING = "importing", "Importing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Import failed"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets"
     )
@@ -110,6 +116,7 @@ class Dataset(models.Model):
     )
     synthetic = models.BooleanField(default=False, help_text="synthetic speech (demonstration)")
     import_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.READY)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -301,7 +308,9 @@ class Lecture(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     size_bytes = models.BigIntegerField(default=0)
     duration_s = models.FloatField(null=True, blank=True)
-    model = models.ForeignKey(EmotionModel, null=True, blank=True, on_delete=models.SET_NULL)
+    # PROTECT: a model cannot vanish from under the lectures it analysed (their labels,
+    # CSV columns and a running analysis need it); delete the lectures first.
+    model = models.ForeignKey(EmotionModel, null=True, blank=True, on_delete=models.PROTECT)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
     summary = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

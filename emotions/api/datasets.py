@@ -28,7 +28,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         model = Dataset
         fields = [
             "id", "name", "description", "layout", "labels", "label_map", "visibility",
-            "synthetic", "owner", "can_edit", "import_job", "n_utterances", "n_speakers",
+            "synthetic", "status", "owner", "can_edit", "import_job", "n_utterances", "n_speakers",
             "total_duration_s", "n_blocks", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -96,6 +96,7 @@ class DatasetViewSet(
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
+        datasets.settle_abandoned_imports()  # a dead worker's half-import shows as failed
         return selectors.datasets_with_totals(self.request.user)
 
     @extend_schema(request=ImportSerializer, responses={201: DatasetSerializer})

@@ -6,10 +6,16 @@ it with the corpus layouts of the ML core, decodes every recording once to measu
 Django's storage. Files that cannot be used are skipped and counted with their reason.
 A retried job skips what an earlier attempt already stored (keyed on the path inside
 the corpus), so it never duplicates utterances.
+
+An import is all or nothing: the dataset is `importing` until its job has stored every
+recording, then `ready` (only ready datasets train). A job that fails or is cancelled
+removes what it stored and leaves the dataset `failed`; one whose worker was killed is
+failed by the reaper, and settle_abandoned_imports() then does the same cleaning.
 """
 
 import hashlib
 import logging
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -18,15 +24,15 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import FileField, ProtectedError
+from django.db.models import FileField, ProtectedError, Q
 from django.db.models.fields.files import FieldFile
 
 from emotions.models import Dataset, DerivedBlocks, Job, Utterance, Visibility
 from emotions.services import archives, jobs
-from emotions.services.errors import Conflict, ServiceError
+from emotions.services.errors import Conflict, ServiceError, StorageUnavailable
 from emotions.services.files import check_upload, local_copy, safe_filename, store, store_in
 
 logger = logging.getLogger(__name__)
@@ -127,6 +133,7 @@ def start_import(
         layout="" if layout == "auto" else layout,
         label_map=params["label_map"],
         visibility=visibility,
+        status=Dataset.Status.IMPORTING,
     )
     try:
         with transaction.atomic():
@@ -232,7 +239,15 @@ def run_import(job: Job, reporter: jobs.Reporter) -> dict:
         raise ServiceError("The dataset was deleted before its import could run.")
     try:
         with _corpus_folder(job.params, reporter) as root:
-            return _import_tree(dataset, root, job.params, reporter)
+            result = _import_tree(dataset, root, job.params, reporter)
+        Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.READY)
+        return result
+    except Exception as exc:
+        # All or nothing: failed or cancelled, nothing of it stays (rows, files, space).
+        removed = discard_import(dataset.pk)
+        if isinstance(exc, StorageUnavailable):
+            raise ServiceError(_storage_failed(exc, removed)) from exc
+        raise
     finally:
         # The archive is only a vehicle: once the job has ended one way or the other
         # (failure included: a failed job is never run again), it goes.
@@ -324,7 +339,11 @@ def _import_tree(dataset: Dataset, root: Path, params: dict, reporter: jobs.Repo
         )
         with open(item.path, "rb") as fh:
             store_in(utterance.audio, _storage_name(relative), File(fh))
-        utterance.save()
+        try:
+            utterance.save()
+        except Exception:  # the row could not be written: its file must not stay behind
+            delete_files([utterance.audio.name])
+            raise
         done.add(relative)
         imported += 1
         reporter.progress(
@@ -347,6 +366,76 @@ def _import_tree(dataset: Dataset, root: Path, params: dict, reporter: jobs.Repo
         "skipped_reasons": dict(reasons.most_common()),
         "skipped_files": [{"path": p, "reason": r} for p, r in problems[:SKIPPED_SHOWN]],
     }
+
+
+def _storage_failed(exc: StorageUnavailable, removed: int) -> str:
+    reason = exc.__cause__.strerror if isinstance(exc.__cause__, OSError) else None
+    kept = (
+        f"The {removed} recording(s) stored before it were removed again, so nothing of "
+        "this dataset was kept"
+        if removed
+        else "Nothing of this dataset was kept"
+    )
+    return (
+        f"The import stopped: the server could not store a recording "
+        f"({reason or 'its storage refused it'}). {kept}. Free some space or tell an "
+        "administrator, then import the corpus again."
+    )
+
+
+def discard_import(dataset_id: int) -> int:
+    """Remove what an unfinished import stored (rows and files, the dataset's whole storage
+    folder included: a file stored just before its row was written has no row) and mark
+    the dataset failed; returns how many utterances were removed."""
+    utterances = Utterance.objects.filter(dataset_id=dataset_id)
+    names = list(utterances.values_list("audio", flat=True))
+    names += DerivedBlocks.objects.filter(utterance__dataset_id=dataset_id).values_list(
+        "data", flat=True
+    )
+    with transaction.atomic():
+        removed = utterances.count()
+        utterances.delete()
+        Dataset.objects.filter(pk=dataset_id).update(status=Dataset.Status.FAILED, labels=[])
+    delete_files(names)
+    delete_folder(f"datasets/{dataset_id}")
+    return removed
+
+
+def settle_abandoned_imports() -> int:
+    """Discard imports whose job ended without finishing them (the worker was killed, and
+    the reaper failed the job): returns how many. Called where datasets are read or used,
+    so a dead worker's half-import is never shown as usable nor trained on."""
+    abandoned = Dataset.objects.filter(status=Dataset.Status.IMPORTING).filter(
+        Q(import_job__isnull=True) | Q(import_job__state__in=Job.TERMINAL_STATES)
+    )
+    settled = 0
+    for dataset_id, job_id in abandoned.values_list("pk", "import_job_id"):
+        removed = discard_import(dataset_id)
+        settled += 1
+        job = Job.objects.filter(pk=job_id).exclude(state=Job.State.SUCCEEDED).first()
+        if job is not None:
+            kept = (
+                f"The {removed} recording(s) it had stored were removed: nothing"
+                if removed
+                else "Nothing"
+            )
+            why = job.error or "The import did not finish."
+            message = f"{why} {kept} of this dataset was kept; import the corpus again."
+            Job.objects.filter(pk=job.pk).update(message=message[:500], error=message)
+    return settled
+
+
+def require_ready(dataset: Dataset) -> None:
+    """Refuse to train on a dataset whose import has not finished, or failed."""
+    settle_abandoned_imports()
+    dataset.refresh_from_db(fields=["status"])
+    if dataset.status == Dataset.Status.IMPORTING:
+        raise Conflict(f"“{dataset}” is still being imported; train once the import is done.")
+    if dataset.status == Dataset.Status.FAILED:
+        raise ServiceError(
+            f"“{dataset}” cannot be used: its import failed, and nothing of it was kept. "
+            "Delete it and import the corpus again."
+        )
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -457,6 +546,21 @@ def delete_dataset(user, dataset: Dataset) -> None:
             transaction.on_commit(lambda: delete_files(names))
     except ProtectedError as exc:  # a training run appeared meanwhile
         raise Conflict("This dataset is in use by a training run; delete that first.") from exc
+
+
+def delete_folder(prefix: str) -> None:
+    """Remove every file under a storage folder (and, on the file system, the folders)."""
+    storage = default_storage
+    if isinstance(storage, FileSystemStorage):
+        shutil.rmtree(storage.path(prefix), ignore_errors=True)
+        return
+    try:
+        folders, files = storage.listdir(prefix)
+    except (FileNotFoundError, NotImplementedError):
+        return
+    delete_files(f"{prefix}/{name}" for name in files)
+    for folder in folders:
+        delete_folder(f"{prefix}/{folder}")
 
 
 def delete_files(names) -> None:

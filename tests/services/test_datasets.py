@@ -4,6 +4,7 @@ Jobs run in this process (`jobs.run` with the real import body); the live test i
 tests/workers/test_import_live.py runs one on a real worker.
 """
 
+import errno
 import io
 import os
 import stat
@@ -19,7 +20,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from emotions.models import Dataset, Job, Utterance, Visibility
 from emotions.services import archives, datasets, jobs
-from emotions.services.errors import ServiceError
+from emotions.services.errors import Conflict, ServiceError
 
 pytestmark = pytest.mark.django_db
 
@@ -350,3 +351,113 @@ def test_a_bomb_is_refused_before_it_is_written(tmp_path, settings):
 def test_an_empty_archive_is_refused(tmp_path, data):
     with pytest.raises(archives.ArchiveError, match="empty"):
         extract(data, tmp_path)
+
+
+# ---------------------------------------------------------------- all or nothing
+
+
+def stored_under(dataset: Dataset) -> list[str]:
+    """Every file in the dataset's storage folder (rows or not)."""
+    root = Path(default_storage.path(f"datasets/{dataset.pk}"))
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_an_import_is_importing_until_it_is_done_then_ready(make_user):
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+    assert dataset.status == Dataset.Status.IMPORTING
+    with pytest.raises(Conflict, match="still being imported"):
+        datasets.require_ready(dataset)
+    assert run_job(dataset.import_job_id).state == Job.State.SUCCEEDED
+    dataset.refresh_from_db()
+    assert dataset.status == Dataset.Status.READY
+    datasets.require_ready(dataset)  # no error
+
+
+def test_a_full_disk_mid_import_keeps_nothing_and_says_so(make_user, monkeypatch):
+    """The storage refuses the fourth recording (ENOSPC): the three stored before are
+    removed again (rows and files: the space comes back), the dataset is failed and
+    refused for training, and the message says what really happened."""
+    from django.core.files.storage import FileSystemStorage
+
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+    real_save, saved = FileSystemStorage._save, []
+
+    def save_until_full(storage, name, content):
+        if name.startswith("datasets/") and len(saved) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        stored = real_save(storage, name, content)
+        saved.append(stored)
+        return stored
+
+    monkeypatch.setattr(FileSystemStorage, "_save", save_until_full)
+    job = run_job(dataset.import_job_id)
+
+    assert job.state == Job.State.FAILED
+    assert "No space left on device" in job.error
+    assert "3 recording(s) stored before it were removed" in job.error
+    assert "nothing of this dataset was kept" in job.error
+    assert "Nothing was saved" not in job.error  # said only when true of the whole job
+    assert len(saved) >= 3 and not Utterance.objects.exists()
+    assert stored_under(dataset) == []
+    dataset.refresh_from_db()
+    assert dataset.status == Dataset.Status.FAILED and dataset.labels == []
+    with pytest.raises(ServiceError, match="its import failed"):
+        datasets.require_ready(dataset)
+
+
+def test_a_cancelled_import_keeps_nothing(make_user, monkeypatch):
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+    real_save, calls = Utterance.save, []
+
+    def save_then_cancel(utterance, *args, **kwargs):
+        real_save(utterance, *args, **kwargs)
+        calls.append(utterance.pk)
+        if len(calls) == 2:  # the user presses Cancel while the third file is read
+            Job.objects.filter(pk=dataset.import_job_id).update(cancel_requested=True)
+
+    monkeypatch.setattr(Utterance, "save", save_then_cancel)
+    job = run_job(dataset.import_job_id)
+    assert job.state == Job.State.CANCELLED
+    assert len(calls) == 2 and not Utterance.objects.exists()
+    assert stored_under(dataset) == []
+    assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.FAILED
+
+
+def test_a_row_that_cannot_be_written_leaves_no_file(make_user, monkeypatch):
+    from django.db import DataError
+
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+
+    def refuse(utterance, *args, **kwargs):
+        raise DataError("value too long for type character varying(500)")
+
+    monkeypatch.setattr(Utterance, "save", refuse)
+    job = run_job(dataset.import_job_id)
+    assert job.state == Job.State.FAILED
+    assert stored_under(dataset) == []
+
+
+def test_an_import_whose_worker_died_is_discarded_when_settled(make_user):
+    """A killed worker runs no cleanup: its job is failed by the reaper, and the next
+    read of the datasets (or a training request) removes what the job had stored."""
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+    job = dataset.import_job
+    jobs.start(job.pk, "doomed", "cpu")
+    # Half the corpus stored, then the process is gone (no except, no finally ran).
+    for name, data in list(folder_corpus().items())[:3]:
+        utterance = Utterance(dataset=dataset, label=name.split("/")[0], source_path=name)
+        utterance.audio.save(name.replace("/", "_"), SimpleUploadedFile(name, data), save=True)
+    orphan = default_storage.save(f"datasets/{dataset.pk}/orphan.wav", io.BytesIO(b"x"))
+    assert datasets.settle_abandoned_imports() == 0  # still running: not touched
+    jobs.fail(job.pk, "The worker running this job stopped responding; the job was stopped.")
+
+    assert datasets.settle_abandoned_imports() == 1
+    assert not Utterance.objects.exists() and not default_storage.exists(orphan)
+    assert stored_under(dataset) == []
+    dataset.refresh_from_db()
+    assert dataset.status == Dataset.Status.FAILED
+    error = Job.objects.get(pk=job.pk).error
+    assert "stopped responding" in error and "3 recording(s) it had stored were removed" in error
+    with pytest.raises(ServiceError, match="its import failed"):
+        datasets.require_ready(dataset)
+    assert datasets.settle_abandoned_imports() == 0  # once
