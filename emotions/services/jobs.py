@@ -7,7 +7,6 @@ State lives in the database; every change is also broadcast to the channel group
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from emotions.models import Job, job_group, user_group
-from emotions.services.errors import Conflict, ServiceError
+from emotions.services.errors import Conflict, ServiceError, failure_message
 from emotions.services.events import broadcast
 
 logger = logging.getLogger(__name__)
@@ -268,13 +267,13 @@ def run(job_id: int, body: Callable[[Job, Reporter], dict | None], worker: str, 
     except JobCancelled:
         return mark_cancelled(job_id)
     except ServiceError as exc:
-        return fail(job_id, exc.message)
+        return fail(job_id, failure_message(exc, job_id))
     except Exception as exc:
         if Job.objects.filter(pk=job_id, cancel_requested=True).exists():
             # What it was working on went away with the cancel (e.g. a deleted lecture).
             return mark_cancelled(job_id)
-        logger.error("job %s failed:\n%s", job_id, traceback.format_exc())
-        return fail(job_id, f"{type(exc).__name__}: {exc}")
+        # Plain words for the owner; the traceback goes to the log under the job's id.
+        return fail(job_id, failure_message(exc, job_id))
     finally:
         heartbeat.stopped.set()
     return succeed(job_id, result, message=(result or {}).get("message") or "Done.")
