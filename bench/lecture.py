@@ -73,7 +73,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from emotions.models import EmotionModel, Job, Lecture
-    from emotions.ser import networks
+    from emotions.ser import device, networks
     from emotions.services import jobs, lectures
 
     torch.set_num_threads(args.threads)
@@ -86,7 +86,7 @@ def main() -> None:
     duration = make_lecture(audio_path, args.minutes)
     made_in = time.perf_counter() - t0
     print(f"reference: {duration:.0f} s of lecture audio (generated in {made_in:.1f} s)")
-    print(f"device: {networks.resolve_device(None)}, torch threads: {torch.get_num_threads()}")
+    print(f"device: {device.choose_device()}, torch threads: {torch.get_num_threads()}")
 
     first_publish: list[float] = []
     original_publish = jobs.Reporter.publish

@@ -50,7 +50,8 @@ from emotions.ser.constants import (  # noqa: E402
     TOP_DB,
     WIN_LENGTH,
 )
-from emotions.ser.spectrogram import iter_model_input, pick_device  # noqa: E402
+from emotions.ser.device import choose_device  # noqa: E402
+from emotions.ser.spectrogram import iter_model_input  # noqa: E402
 
 
 def lecture_like(seconds: float, sr: int = SAMPLE_RATE, seed: int = 0) -> np.ndarray:
@@ -233,7 +234,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=3.0, help="file for the memory check")
     args = parser.parse_args()
 
-    device = torch.device(args.device) if args.device else pick_device()
+    device = choose_device(args.device)
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, (b) on {device}")
 
     audio = lecture_like(args.minutes * 60)

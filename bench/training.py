@@ -30,9 +30,10 @@ def main() -> None:
     import torch
 
     from emotions.ser import networks, spectrogram
+    from emotions.ser.device import choose_device
     from emotions.ser.training import TrainConfig, train
 
-    device = networks.resolve_device(None)
+    device = choose_device()
     rng = np.random.default_rng(0)
     labels = torch.from_numpy(rng.integers(0, 4, args.blocks))
     t = np.arange(16_000) / 16_000

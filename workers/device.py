@@ -1,30 +1,22 @@
-"""Which device this worker computes on: CUDA when present, else the CPU."""
+"""What this worker computes on, for its jobs and its announcement: the ML core decides
+(emotions.ser.device, honouring SERSITE_DEVICE); this module only reports it."""
 
 import os
 import socket
-from functools import lru_cache
 
 
-@lru_cache(maxsize=1)
 def device_name() -> str:
-    """'cuda' or 'cpu' (SERSITE_DEVICE forces one, e.g. to keep a GPU free)."""
-    forced = os.environ.get("SERSITE_DEVICE", "").strip().lower()
-    if forced in {"cpu", "cuda"}:
-        return forced
-    import torch
+    """'cuda' or 'cpu': the type of the device the ML core computes on."""
+    from emotions.ser.device import choose_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return choose_device().type
 
 
-@lru_cache(maxsize=1)
 def device_description() -> str:
     """A human description, e.g. 'cuda (NVIDIA H100 80GB HBM3)' or 'cpu (2 threads)'."""
-    import torch
+    from emotions.ser.device import describe_device
 
-    if device_name() == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    threads = torch.get_num_threads()
-    return f"cpu ({threads} thread{'s' if threads != 1 else ''})"
+    return describe_device()
 
 
 def worker_label() -> str:

@@ -40,6 +40,7 @@ from emotions.ser.constants import (
     SCRATCH_PROVENANCE,
     TRAIN_SETTINGS,
 )
+from emotions.ser.device import choose_device as resolve_device  # noqa: F401 (old name)
 
 Trainable = Literal["default", "all", "classifier"]
 TRAINABLE_CHOICES: tuple[str, ...] = TRAIN_SETTINGS["trainable"].choices
@@ -581,13 +582,6 @@ def _check_plain(value: Any, where: str) -> None:
 # Devices: channels-last memory pays off on CUDA and on this CPU too (measured on the
 # 2-core CPU, batch 128 at 256x256: MobileNetV3-small 13.7 -> 27.8 images/s, AlexNet
 # 12.8 -> 17.4, ResNet-18 4.7 -> 8.4; FIELD-NOTES saw the same); autocast on CUDA only.
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device``, or CUDA when present, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def place_network(net: nn.Module, device: torch.device) -> nn.Module:

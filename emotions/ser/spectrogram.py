@@ -51,6 +51,7 @@ from .constants import (
     TOP_DB,
     WIN_LENGTH,
 )
+from .device import choose_device
 from .jet import JET_LUT, N_LEVELS
 from .mixing import normalise_peak
 
@@ -59,11 +60,6 @@ from .mixing import normalise_peak
 # A GPU wants enough work per kernel launch.
 CPU_BATCH = 16
 CUDA_BATCH = 256
-
-
-def pick_device() -> torch.device:
-    """CUDA when available, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _as_blocks(blocks: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -220,12 +216,13 @@ def iter_model_input(
     size: int = IMAGE_SIZE,
 ) -> Iterator[torch.Tensor]:
     """Model-ready tensors for ``blocks`` (B, N), ``batch`` blocks at a time (default 16 on
-    the CPU, 256 on CUDA), on ``device`` (default :func:`pick_device`). The values are those
-    of ``to_model_input(db_to_rgb(power_to_db(power_spectrogram(normalise_peak(blocks)))))``
+    the CPU, 256 on CUDA), on ``device`` (default: emotions.ser.device.choose_device). The
+    values are those of
+    ``to_model_input(db_to_rgb(power_to_db(power_spectrogram(normalise_peak(blocks)))))``
     up to float rounding (about 1e-5 of the pixels may be one colour level apart, see module
     notes). Use this for a long recording: an hour of model input is 2.8 GB of float32, too
     much to hold at once."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = choose_device(device)
     if batch is None:
         batch = CUDA_BATCH if device.type == "cuda" else CPU_BATCH
     if batch <= 0:
@@ -245,7 +242,7 @@ def blocks_to_model_input(
     """All of :func:`iter_model_input` in one (B, 3, size, size) float32 tensor."""
     parts = list(iter_model_input(blocks, device=device, batch=batch, size=size))
     if not parts:
-        dev = torch.device(device) if device is not None else pick_device()
+        dev = choose_device(device)
         return torch.empty((0, 3, size, size), dtype=torch.float32, device=dev)
     return torch.cat(parts).contiguous(memory_format=torch.channels_last)
 
@@ -254,7 +251,7 @@ def blocks_to_rgb(
     blocks: torch.Tensor | np.ndarray, device: str | torch.device | None = None
 ) -> torch.Tensor:
     """(B, 257, 259, 3) uint8 jet images of peak-normalised blocks, for display and export."""
-    device = torch.device(device) if device is not None else pick_device()
+    device = choose_device(device)
     x = _as_blocks(blocks).to(device=device, dtype=torch.float32)
     return db_to_rgb(power_to_db(power_spectrogram(normalise_peak(x))))
 

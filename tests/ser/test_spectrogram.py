@@ -29,7 +29,6 @@ from emotions.ser.spectrogram import (
     db_to_levels,
     db_to_rgb,
     iter_model_input,
-    pick_device,
     power_spectrogram,
     power_to_db,
     save_png,
@@ -208,11 +207,6 @@ def test_save_png_round_trip(tmp_path, blocks):
         np.testing.assert_array_equal(np.asarray(image), rgb.numpy())
     with pytest.raises(ValueError):
         save_png(np.zeros((257, 259), np.uint8), tmp_path / "grey.png")
-
-
-def test_pick_device_prefers_cuda():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert pick_device().type == expected
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

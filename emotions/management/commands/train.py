@@ -169,9 +169,6 @@ def _table_line(cells, widths: list[int]) -> str:
 
 
 def _device_label() -> str:
-    import torch
+    from emotions.ser.device import describe_device
 
-    device = training.compute_device()
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    return describe_device()

@@ -31,7 +31,6 @@ from emotions.services.training.exports import (
     results_rows,
     test_set_order,
 )
-from emotions.services.training.fitting import compute_device
 from emotions.services.training.job import run_training
 from emotions.services.training.records import default_model_name, kfold_summary
 from emotions.services.training.runs import (
@@ -54,7 +53,6 @@ __all__ = [
     "backbone_choices",
     "clean_config",
     "clean_snrs",
-    "compute_device",
     "create_training_run",
     "default_model_name",
     "delete_model",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable
 
@@ -24,10 +23,11 @@ def fit_network(
 ):
     """A network built for the run's settings, trained on ``sets``; JobCancelled on cancel."""
     from emotions.ser import networks
+    from emotions.ser.device import choose_device
     from emotions.ser.training import TrainConfig, train
 
     config = ctx.config
-    device = compute_device()
+    device = choose_device()
     trainable = config["trainable"]
     if trainable == "default" and not (
         config["pretrained"] and weights_available(config["backbone"])
@@ -72,9 +72,10 @@ def evaluate(
 ) -> dict[str, dict]:
     """The method's metrics of ``net`` on every test set, by test-set name."""
     from emotions.ser import metrics, spectrogram
+    from emotions.ser.device import choose_device
     from emotions.ser.training import predict_proba
 
-    device = compute_device()
+    device = choose_device()
     size, batch = ctx.config["image_size"], ctx.config["batch_size"]
     low, high = span
     out = {}
@@ -92,14 +93,6 @@ def evaluate(
         out[name] = result
     ctx.add_time("evaluation_s", time.perf_counter() - started)
     return out
-
-
-def compute_device():
-    """CUDA when present, else the CPU; SERSITE_DEVICE (cpu or cuda) forces one."""
-    from emotions.ser.networks import resolve_device
-
-    forced = os.environ.get("SERSITE_DEVICE", "").strip().lower()
-    return resolve_device(forced if forced in ("cpu", "cuda") else None)
 
 
 def epoch_entry(event: dict, fold: int) -> dict:
