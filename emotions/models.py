@@ -284,6 +284,11 @@ class TrainingRun(models.Model):
     split = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    # Classical references fitted on the same split and test sets as the network: kind ->
+    # name, features, classifier, metrics per test set (the same dicts as ``metrics``).
+    baselines = models.JSONField(default=dict, blank=True)
+    # The network's prediction for every test block (columns + rows), for the per-item export.
+    predictions = models.JSONField(default=dict, blank=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
     model = models.ForeignKey(EmotionModel, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
