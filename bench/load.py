@@ -1,6 +1,6 @@
 """Load on a live site: --uploaders uploading at once while --watchers WebSockets listen.
 
-Starts its own site on loopback: Daphne and one Celery worker, against a scratch SQLite
+Starts its own site on loopback: the web server and one Celery worker, against a scratch SQLite
 database (or --database-url: give a scratch one, the bench writes users and lectures into
 it), a scratch media folder and a Redis key prefix of its own, with --users users and a
 tiny untrained model (MobileNetV3-small, as the tests' emotion_model). Then:
@@ -137,14 +137,14 @@ def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
         )
 
 
-def wait_until_up(url: str, daphne: subprocess.Popen, worker: subprocess.Popen) -> None:
+def wait_until_up(url: str, server: subprocess.Popen, worker: subprocess.Popen) -> None:
     import requests
 
     from sersite.celery import app
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        for proc in (daphne, worker):
+        for proc in (server, worker):
             if proc.poll() is not None:
                 raise RuntimeError(f"{proc.args[2]} exited with {proc.returncode}")
         try:
@@ -315,15 +315,14 @@ def main() -> None:
                 [
                     sys.executable,
                     "-m",
-                    "daphne",
-                    "-b",
+                    "sersite.server",
+                    "--host",
                     "127.0.0.1",
-                    "-p",
+                    "--port",
                     str(port),
-                    "sersite.asgi:application",
                 ],
                 env,
-                tmp / "daphne.log",
+                tmp / "web.log",
             )  # fmt: skip
         )
         procs.append(

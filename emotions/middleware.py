@@ -1,12 +1,12 @@
-"""Refuse an oversized upload from its Content-Length, before Django reads the body."""
+"""Refuse an oversized upload from its Content-Length, before Django reads the body.
 
-from django.conf import settings
+Under the ASGI server sersite.bodylimit refuses such requests before Django sees them;
+this covers the other ways into Django (WSGI, the test client) with the same message.
+"""
+
 from django.http import JsonResponse
 
-from emotions.services.files import human_size
-
-# Room for the multipart envelope and form fields around the file itself.
-ENVELOPE_BYTES = 1024 * 1024
+from sersite.bodylimit import body_limit, too_large_detail
 
 
 class UploadLimitMiddleware:
@@ -18,10 +18,6 @@ class UploadLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"detail": "Invalid Content-Length header."}, status=400)
-        limit = settings.MAX_UPLOAD_BYTES
-        if length > limit + ENVELOPE_BYTES:
-            size, most = human_size(length), human_size(limit)
-            return JsonResponse(
-                {"detail": f"This upload is {size}; the limit is {most}."}, status=413
-            )
+        if length > body_limit():
+            return JsonResponse({"detail": too_large_detail(length)}, status=413)
         return self.get_response(request)

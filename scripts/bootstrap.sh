@@ -18,11 +18,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv || { echo "Could not create a virtualenv: install python3-venv." >&2; exit 1; }
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-stamp=".venv/.installed-$(basename "$REQ")"
-want="$(cat "$REQ" requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1)"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "== installing $REQ (torch is large: the first time takes a few minutes)"
-  .venv/bin/python -m pip install --quiet -r "$REQ"
-  .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
-  echo "$want" > "$stamp"
+# One stamp per requirements file, holding the digest of what it installed.
+digest() { cat "$1" requirements.txt requirements-nodeps.txt | sha256sum | cut -d' ' -f1; }
+current() { [ "$(cat ".venv/.installed-$(basename "$1")" 2>/dev/null)" = "$(digest "$1")" ]; }
+# requirements-dev.txt includes requirements.txt: a venv made by `make test` serves
+# `make run` as it is (no second pass over torch).
+if current "$REQ" || { [ "$(basename "$REQ")" = requirements.txt ] && current requirements-dev.txt; }; then
+  exit 0
 fi
+echo "== installing $REQ (torch is large: the first time takes a few minutes)"
+.venv/bin/python -m pip install --quiet -r "$REQ"
+.venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+digest "$REQ" > ".venv/.installed-$(basename "$REQ")"

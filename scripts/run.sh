@@ -15,7 +15,10 @@ trap stop_redis EXIT
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py ensure_admin
+# honcho sets PORT (5000) for its processes, so the port travels as WEB_PORT: the address
+# printed here is the one the server listens on.
+export HOST="${HOST:-127.0.0.1}" WEB_PORT="${PORT:-8000}"
 echo
-echo "  sersite runs at http://${HOST:-127.0.0.1}:${PORT:-8000}/   (Ctrl-C stops it)"
+echo "  sersite runs at http://${HOST}:${WEB_PORT}/   (Ctrl-C stops it)"
 echo
 .venv/bin/honcho start -f Procfile

@@ -1,5 +1,6 @@
-"""Shared fixtures: users, and the real moving parts — a Celery worker process and a
-Daphne server — started against the test database, Redis and channel layer.
+"""Shared fixtures: users, and the real moving parts — a Celery worker process and the
+site's ASGI server (Uvicorn, as `make run` starts it) — started against the test
+database, Redis and channel layer.
 
 Each test run uses its own Redis key prefix (broker, results, channel layer), so it
 never crosses a running site or another test run on the same Redis.
@@ -20,7 +21,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_PREFIX = f"sersite-test-{os.getpid()}"
-# Shared by this process, the worker and Daphne (as a remote store would be).
+# Shared by this process, the worker and the web server (as a remote store would be).
 LIVE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"{RUN_PREFIX}-media"
 
 
@@ -88,8 +89,8 @@ def live_env(django_db_setup, django_db_blocker) -> dict[str, str]:
         SERSITE_TESTING="1",
         DEBUG="0",
         PYTHONUNBUFFERED="1",
-        # One torch thread per worker: on 2 cores shared with the test process and Daphne,
-        # more threads only contend (measured 10-20x slower per image under load).
+        # One torch thread per worker: on 2 cores shared with the test process and the
+        # server, more threads only contend (measured 10-20x slower per image under load).
         OMP_NUM_THREADS="1",
         JOB_HEARTBEAT_TIMEOUT=str(settings.JOB_HEARTBEAT_TIMEOUT),
     )
@@ -146,25 +147,32 @@ def celery_worker(live_env, logs_dir):
     _stop(proc)
 
 
-@pytest.fixture(scope="session")
-def live_url(live_env, logs_dir) -> str:
+def server_command(port: int) -> list[str]:
+    """The site's ASGI server as `make run` starts it (sersite.server), on loopback."""
+    return [sys.executable, "-m", "sersite.server", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def start_server(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
+    """Start the site's server on a free port; return it and its URL once it answers."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    cmd.append("sersite.asgi:application")
-    proc = _start(cmd, live_env, logs_dir / "daphne.log")
+    proc = _start(server_command(port), env, log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError((logs_dir / "daphne.log").read_text()[-3000:])
+            raise RuntimeError(log.read_text(errors="replace")[-3000:])
         try:
             requests.get(url + "/accounts/login/", timeout=1)
-            break
+            return proc, url
         except requests.RequestException:  # not listening yet, or too busy to answer
             time.sleep(0.2)
-    else:
-        _stop(proc)
-        raise RuntimeError("Daphne did not answer within 60 s")
+    _stop(proc)
+    raise RuntimeError("the web server did not answer within 60 s")
+
+
+@pytest.fixture(scope="session")
+def live_url(live_env, logs_dir) -> str:
+    proc, url = start_server(live_env, logs_dir / "web.log")
     yield url
     _stop(proc)
 

@@ -1,6 +1,6 @@
 """A private live site for the hardening tests, and the tally of bad inputs handled.
 
-The site (Daphne + one Celery worker) runs against the test database like the shared
+The site (web server + one Celery worker) runs against the test database like the shared
 `live_url`/`celery_worker` fixtures, but with a Redis key prefix, a media folder and a
 temporary folder (TMPDIR) of its own: a test can then prove that nothing was left in the
 temporary folder and nothing escaped the media folder, and it can point the site at a
@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.conftest import RUN_PREFIX, _free_port, _start, _stop
+from tests.conftest import RUN_PREFIX, _start, _stop, start_server
 
 # Bad inputs tried and handled over the whole run (printed at the end).
 TALLY = {"tried": 0, "handled": 0}
@@ -40,7 +39,7 @@ class Site:
     tmp: Path
     env: dict
     worker: object
-    daphne: object
+    server: object
 
 
 def _wait_for_line(proc, log: Path, text: str, timeout: float) -> None:
@@ -65,24 +64,6 @@ def start_worker_process(env: dict, log: Path, name: str):
     return proc
 
 
-def start_daphne(env: dict, log: Path):
-    port = _free_port()
-    cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    proc = _start([*cmd, "sersite.asgi:application"], env, log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text(errors="replace")[-3000:])
-        try:
-            requests.get(url + "/accounts/login/", timeout=1)
-            return proc, url
-        except requests.RequestException:
-            time.sleep(0.2)
-    _stop(proc)
-    raise RuntimeError("Daphne did not answer within 60 s")
-
-
 @contextmanager
 def private_site(live_env: dict, logs_dir: Path, name: str, **env_overrides) -> Iterator[Site]:
     root = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}-{name}-"))
@@ -98,14 +79,14 @@ def private_site(live_env: dict, logs_dir: Path, name: str, **env_overrides) -> 
     }
     worker = start_worker_process(env, logs_dir / f"worker-{name}.log", name)
     try:
-        daphne, url = start_daphne(env, logs_dir / f"daphne-{name}.log")
+        server, url = start_server(env, logs_dir / f"web-{name}.log")
     except Exception:
         _stop(worker)
         raise
     try:
-        yield Site(url=url, media=media, tmp=tmp, env=env, worker=worker, daphne=daphne)
+        yield Site(url=url, media=media, tmp=tmp, env=env, worker=worker, server=server)
     finally:
-        _stop(daphne)
+        _stop(server)
         _stop(worker)
         shutil.rmtree(root, ignore_errors=True)
 

@@ -565,7 +565,7 @@ def test_dataset_archives(site, make_user):
 def test_oversized_uploads_are_refused_with_413(make_user, settings):
     """Past MAX_UPLOAD_BYTES every upload endpoint answers 413 with the limit, whether the
     request declares its size (refused before the body is read) or only the file shows it.
-    In this process (Django's own handler): see the next test for Daphne."""
+    In this process (Django's own handler): see the next test for the site's server."""
     from rest_framework.test import APIClient
 
     settings.MAX_UPLOAD_BYTES = 1000
@@ -589,14 +589,9 @@ def test_oversized_uploads_are_refused_with_413(make_user, settings):
     judge(outcomes, "oversized uploads")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Daphne (Twisted) reads the whole body into a temporary file before Django sees "
-    "the request, so UploadLimitMiddleware's early 413 never happens under Daphne: a client "
-    "can stream gigabytes into the server's temporary folder. Needs a limit in front of "
-    "Django (a proxy's client_max_body_size, or a Twisted-level check in the server).",
-)
-def test_daphne_refuses_a_declared_oversized_body_before_reading_it(site):
+def test_the_server_refuses_a_declared_oversized_body_before_reading_it(site):
+    """At the default limit, in front of Django (sersite.bodylimit); chunked bodies and
+    memory: tests/hardening/test_upload_limits.py."""
     import socket
 
     host, port = site.url.removeprefix("http://").split(":")
