@@ -7,7 +7,6 @@ reward predicting the majority class.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from emotions.ser import csv_safe
 
 RESULTS_COLUMNS: tuple[str, ...] = (
     "Test set",
@@ -111,7 +112,7 @@ def to_csv(
 ) -> str:
     """The results table as CSV text with a header row; also written to ``path`` if given."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_safe.writer(buffer, lineterminator="\n")
     writer.writerow(RESULTS_COLUMNS)
     writer.writerows(results_table(rows))
     text = buffer.getvalue()

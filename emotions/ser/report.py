@@ -2,12 +2,13 @@
 smoothing, runs and top moments. Pure functions; the report page, the PDF, the stored
 summary and the CLI all draw from `build_timeline` and never compute their own."""
 
-import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
+
+from emotions.ser import csv_safe
 
 # Below this top-class probability (relative to chance) a segment is "low confidence".
 LOW_CONFIDENCE_MARGIN = 1.5
@@ -392,7 +393,7 @@ CSV_COLUMNS = ["index", "start_s", "end_s", "is_silence", "label", "confidence"]
 def write_segments_csv(out: IO[str], segments: Iterable, labels: Sequence[str]) -> None:
     """CSV of segments (SegmentResult or anything with the same attributes), one row each,
     with one probability column per label (empty for silence)."""
-    writer = csv.writer(out)
+    writer = csv_safe.writer(out)  # labels come from users: no formulas
     writer.writerow(CSV_COLUMNS + [f"p_{label}" for label in labels])
     for s in segments:
         confidence = "" if s.confidence is None else f"{s.confidence:.5f}"
