@@ -24,6 +24,7 @@ import torch
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from torch import nn
 
+from emotions.ser import augment
 from emotions.ser.constants import TRAIN_DEFAULTS
 from emotions.ser.networks import (
     SERNetwork,
@@ -40,6 +41,30 @@ ImageSource = torch.Tensor | Sequence[Any] | Callable[[torch.Tensor], torch.Tens
 ProgressCallback = Callable[[dict[str, Any]], None]
 CancelCallback = Callable[[], bool]
 ClassWeighting = Literal["loss", "sampler", "none"]
+Optimizer = Literal["sgd", "adamw"]
+Schedule = Literal["step", "cosine"]
+
+
+# The method's own loop settings (step 6: SGD with momentum, step decay, six epochs, the last
+# epoch kept), kept as a labelled preset beside whatever default measures best. The method's
+# image size is constants.IMAGE_SIZE (256).
+METHOD_PRESET: dict[str, Any] = {
+    "optimizer": "sgd",
+    "schedule": "step",
+    "lr": 4e-4,
+    "momentum": 0.9,
+    "weight_decay": 4e-4,
+    "epochs": 6,
+    "batch_size": 128,
+    "lr_gamma": 0.2,
+    "lr_step_epochs": 2,
+    "warmup_epochs": 0.0,
+    "spec_augment_masks": 0,
+    "mixup_alpha": 0.0,
+    "label_smoothing": 0.0,
+    "select_epoch": False,
+    "patience": 0,
+}
 
 
 @dataclass
@@ -57,6 +82,21 @@ class TrainConfig:
     ``class_weighting``: "loss" weights cross-entropy by n / (classes x class count);
     "sampler" draws each epoch's samples with probability 1 / class count instead;
     "none" uses neither.
+
+    ``optimizer`` "sgd" (the method's, with momentum) or "adamw"; ``schedule`` "step" (the
+    step decay above) or "cosine" (from ``lr`` down to 0 over the run, per batch); either
+    after ``warmup_epochs`` of linear warm-up from 0 (fractions of an epoch allowed).
+
+    Augmentation of the batches the trained part sees (emotions/ser/augment.py):
+    ``spec_augment_masks`` frequency bands and time spans per example, each up to
+    ``spec_augment_width`` of its axis, are zeroed (SpecAugment; on the cached trunk
+    features when the cache is on); ``mixup_alpha`` > 0 mixes pairs of examples and their
+    targets with weight Beta(alpha, alpha); ``label_smoothing`` as torch's cross-entropy.
+
+    ``select_epoch``: with a validation set, keep the weights of the epoch with the lowest
+    validation loss (not the last one); ``patience`` > 0 stops after that many epochs
+    without improvement. The validation set must come from the training speakers, never
+    from the test set, or the test figures are tuned on.
     """
 
     epochs: int = TRAIN_DEFAULTS["epochs"]
@@ -66,6 +106,15 @@ class TrainConfig:
     weight_decay: float = TRAIN_DEFAULTS["weight_decay"]
     lr_gamma: float = TRAIN_DEFAULTS["lr_gamma"]
     lr_step_epochs: int = TRAIN_DEFAULTS["lr_step_epochs"]
+    optimizer: Optimizer = TRAIN_DEFAULTS.get("optimizer", "sgd")
+    schedule: Schedule = TRAIN_DEFAULTS.get("schedule", "step")
+    warmup_epochs: float = TRAIN_DEFAULTS.get("warmup_epochs", 0.0)
+    spec_augment_masks: int = TRAIN_DEFAULTS.get("spec_augment_masks", 0)
+    spec_augment_width: float = TRAIN_DEFAULTS.get("spec_augment_width", 0.15)
+    mixup_alpha: float = TRAIN_DEFAULTS.get("mixup_alpha", 0.0)
+    label_smoothing: float = TRAIN_DEFAULTS.get("label_smoothing", 0.0)
+    select_epoch: bool = TRAIN_DEFAULTS.get("select_epoch", False)
+    patience: int = TRAIN_DEFAULTS.get("patience", 0)
     cache_trunk_features: bool = True
     class_weighting: ClassWeighting = "loss"
     seed: int = 0
@@ -77,6 +126,16 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and lr_step_epochs must be at least 1")
         if self.class_weighting not in ("loss", "sampler", "none"):
             raise ValueError(f"unknown class_weighting {self.class_weighting!r}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}")
+        if self.schedule not in ("step", "cosine"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.warmup_epochs < 0 or self.patience < 0 or self.spec_augment_masks < 0:
+            raise ValueError("warmup_epochs, patience and spec_augment_masks cannot be negative")
+        if not (0.0 <= self.label_smoothing < 1.0 and 0.0 <= self.spec_augment_width <= 1.0):
+            raise ValueError("label_smoothing must lie in [0, 1), spec_augment_width in [0, 1]")
+        if self.mixup_alpha < 0:
+            raise ValueError("mixup_alpha cannot be negative")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,11 +143,15 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Per-epoch history ({epoch, loss, accuracy, [val_loss, val_accuracy,] lr, seconds})."""
+    """Per-epoch history ({epoch, loss, accuracy, [val_loss, val_accuracy, val_uar,] lr,
+    seconds}); ``best_epoch`` is the epoch whose weights the network keeps (the last one
+    unless ``select_epoch`` chose another)."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
     cancelled: bool = False
     batches_done: int = 0  # training batches run, over all epochs
+    best_epoch: int | None = None
+    stopped_early: bool = False
 
 
 class _Cancelled(Exception):
@@ -173,11 +236,16 @@ class _Run:
             images = cached[0]
             val_images = cached[1] if len(cached) > 1 else None
             part = net.head
-        optimizer, scheduler = _sgd_with_step_decay(net, config)
+        steps_per_epoch = len(_batches(torch.arange(len(y)), config.batch_size))
+        optimizer, scheduler = _optimizer_and_schedule(net, config, steps_per_epoch)
         weight = class_weights(y, net.num_classes) if config.class_weighting == "loss" else None
         criterion = nn.CrossEntropyLoss(
-            weight=weight.to(self.device) if weight is not None else None
+            weight=weight.to(self.device) if weight is not None else None,
+            label_smoothing=config.label_smoothing,
         )
+        has_val = val_images is not None and val_y is not None
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        stopped_early = False
         # bfloat16 autocast needs no loss scaling; float16 (older GPUs) does.
         scaler = torch.amp.GradScaler(
             self.device.type, enabled=autocast_dtype(self.device) == torch.float16
@@ -187,16 +255,34 @@ class _Run:
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             loss, accuracy, batches = self.epoch(
-                part, images, y, epoch, optimizer, criterion, scaler
+                part, images, y, epoch, optimizer, criterion, scaler, scheduler
             )
-            scheduler.step()
             entry = {"epoch": epoch, "loss": loss, "accuracy": accuracy}
-            if val_images is not None and val_y is not None:
-                entry["val_loss"], entry["val_accuracy"] = self.evaluate(part, val_images, val_y)
+            if has_val:
+                val_loss, val_acc, val_uar = self.evaluate(part, val_images, val_y)
+                entry |= {"val_loss": val_loss, "val_accuracy": val_acc, "val_uar": val_uar}
             entry |= {"lr": lr, "seconds": time.perf_counter() - started}
             self.history.append(entry)
             self.progress.epoch_done(entry, batches)
-        return TrainResult(self.history, cancelled=False, batches_done=self.batches_done)
+            if has_val and config.select_epoch:
+                if best is None or entry["val_loss"] < best[0]:
+                    # a copy of the trained part only: the frozen trunk never changes
+                    state = {k: v.detach().clone() for k, v in part.state_dict().items()}
+                    best = (entry["val_loss"], epoch, state)
+                elif config.patience and epoch - best[1] >= config.patience:
+                    stopped_early = epoch < config.epochs
+                    break
+        best_epoch = self.history[-1]["epoch"]
+        if best is not None:
+            part.load_state_dict(best[2])
+            best_epoch = best[1]
+        return TrainResult(
+            self.history,
+            cancelled=False,
+            batches_done=self.batches_done,
+            best_epoch=best_epoch,
+            stopped_early=stopped_early,
+        )
 
     def epoch(
         self,
@@ -207,23 +293,34 @@ class _Run:
         optimizer: torch.optim.Optimizer,
         criterion: nn.Module,
         scaler: torch.amp.GradScaler,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
     ) -> tuple[float, float, int]:
         """One pass over the data; returns (mean loss, accuracy, batches)."""
         self.net.train()
-        batches = _batches(self._epoch_order(y), self.config.batch_size)
+        config = self.config
+        batches = _batches(self._epoch_order(y), config.batch_size)
         loss_sum, correct, seen = 0.0, 0, 0
         for b, idx in enumerate(batches, 1):
             if self.cancel():
                 raise _Cancelled
             x = model_input(_gather(images, idx), self.device)
             target = y[idx].to(self.device)
+            x = augment.spec_augment(
+                x, config.spec_augment_masks, config.spec_augment_width, self.generator
+            )
+            x, perm, lam = augment.mixup(x, config.mixup_alpha, self.generator)
             with autocast(self.device):
                 logits = part(x)
             loss = criterion(logits.float(), target)
+            if lam < 1.0:
+                loss = lam * loss + (1.0 - lam) * criterion(
+                    logits.float(), target[perm.to(target.device)]
+                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+            scheduler.step()
             self.batches_done += 1
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == target).sum())
@@ -241,18 +338,24 @@ class _Run:
     @torch.no_grad()
     def evaluate(
         self, part: nn.Module, images: ImageSource, y: torch.Tensor
-    ) -> tuple[float, float]:
-        """Unweighted mean cross-entropy and accuracy on held-out data."""
+    ) -> tuple[float, float, float]:
+        """Unweighted mean cross-entropy, accuracy and UAR on held-out data."""
         self.net.eval()
-        loss_sum, correct = 0.0, 0
+        loss_sum = 0.0
+        predicted = []
         for idx in _batches(torch.arange(len(y)), self.config.batch_size):
             x = model_input(_gather(images, idx), self.device)
             target = y[idx].to(self.device)
             with autocast(self.device):
                 logits = part(x).float()
             loss_sum += float(nn.functional.cross_entropy(logits, target, reduction="sum"))
-            correct += int((logits.argmax(1) == target).sum())
-        return loss_sum / len(y), correct / len(y)
+            predicted.append(logits.argmax(1).cpu())
+        pred = torch.cat(predicted)
+        recalls = [
+            float((pred[y == c] == c).float().mean()) for c in range(self.net.num_classes)
+            if bool((y == c).any())
+        ]  # fmt: skip
+        return loss_sum / len(y), float((pred == y).float().mean()), float(np.mean(recalls))
 
     @torch.no_grad()
     def trunk_features(self, sources: list[tuple[ImageSource, int]]) -> list[torch.Tensor]:
@@ -281,19 +384,33 @@ class _Run:
         return out
 
 
-def _sgd_with_step_decay(
-    net: SERNetwork, config: TrainConfig
-) -> tuple[torch.optim.SGD, torch.optim.lr_scheduler.StepLR]:
-    optimizer = torch.optim.SGD(
-        [p for p in net.head.parameters() if p.requires_grad],
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.StepLR(
-        optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma
-    )
-    return optimizer, scheduler
+def _optimizer_and_schedule(
+    net: SERNetwork, config: TrainConfig, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The optimiser and a per-batch learning-rate factor (warm-up, then step or cosine)."""
+    params = [p for p in net.head.parameters() if p.requires_grad]
+    if config.optimizer == "adamw":
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+            params, lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    total = config.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        # ``step`` batches done; the factor applies to the next batch
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "cosine":
+            progress = (step - warmup) / max(total - warmup, 1)
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        # the method's step decay, per epoch (torch's StepLR)
+        return config.lr_gamma ** ((step // steps_per_epoch) // config.lr_step_epochs)
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _empty_like_batch(z: torch.Tensor, n: int) -> torch.Tensor:
@@ -456,6 +573,21 @@ def predict_proba(
     if not out:
         return np.zeros((0, net.num_classes), dtype=np.float32)
     return torch.cat(out).numpy()
+
+
+def aggregate_probabilities(proba: np.ndarray, groups: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """Block probabilities (N, classes) pooled over each group (an utterance): every block
+    gets its group's normalised mean log-probability, so all blocks of an utterance share
+    one prediction. Blocks are still counted one by one by the metrics."""
+    proba = np.asarray(proba, dtype=np.float64)
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    log_p = np.log(np.clip(proba, 1e-7, 1.0))
+    sums = np.zeros((inverse.max() + 1 if len(inverse) else 0, proba.shape[1]))
+    np.add.at(sums, inverse, log_p)
+    counts = np.bincount(inverse)[:, None]
+    mean = sums[inverse] / counts[inverse]
+    pooled = np.exp(mean - mean.max(axis=1, keepdims=True))
+    return (pooled / pooled.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _inference_batches(

@@ -219,3 +219,104 @@ def test_rejects_labels_outside_the_network():
         train(net, torch.zeros(2, 3, 32, 32), torch.tensor([0, 2]), TrainConfig(epochs=1))
     with pytest.raises(ValueError, match="images but"):
         train(net, torch.zeros(3, 3, 32, 32), torch.tensor([0, 1]), TrainConfig(epochs=1))
+
+
+# ---------------------------------------------------------------------------
+# The recipe's parts: optimiser and schedule, augmentation, epoch selection, pooling
+
+
+def _head_lrs(config: TrainConfig, n: int = 8) -> list[float]:
+    x, y = colour_coded(n, size=32)
+    net = build_network("mobilenet_v3_small", 3, pretrained=False, trainable="classifier")
+    return [h["lr"] for h in train(net, x, y, config).history]
+
+
+def test_adamw_with_warmup_then_cosine_schedule():
+    # 2 batches per epoch; one epoch of warm-up, then cosine down over the other 3
+    config = TrainConfig(
+        epochs=4, batch_size=4, lr=0.1, optimizer="adamw", schedule="cosine", warmup_epochs=1
+    )
+    lrs = _head_lrs(config)
+    assert lrs[0] == pytest.approx(0.05)  # first batch of the warm-up: 1/2 of lr
+    assert lrs[1] == pytest.approx(0.1)  # warm-up done: the cosine starts at lr
+    assert lrs[2] == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 2 / 6)))
+    assert lrs[3] == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 4 / 6)))
+
+
+def test_method_preset_keeps_sgd_step_decay():
+    from emotions.ser.training import METHOD_PRESET
+
+    config = TrainConfig(**METHOD_PRESET)
+    assert (config.optimizer, config.schedule, config.lr, config.epochs) == ("sgd", "step", 4e-4, 6)
+    assert (config.momentum, config.weight_decay, config.lr_gamma) == (0.9, 4e-4, 0.2)
+    assert config.batch_size == 128 and config.lr_step_epochs == 2
+    assert not config.select_epoch and config.mixup_alpha == 0 and config.spec_augment_masks == 0
+
+
+def test_select_epoch_keeps_the_weights_of_the_lowest_validation_loss():
+    x, y = colour_coded(24, size=32)
+    val_x, val_y = colour_coded(12, size=32, seed=3)
+    # A learning rate far too large: validation loss jumps around between epochs.
+    config = TrainConfig(epochs=5, batch_size=8, lr=2.0, select_epoch=True, seed=1)
+    net = build_network("mobilenet_v3_small", 3, pretrained=False, trainable="classifier", seed=0)
+    result = train(net, x, y, config, val=(val_x, val_y))
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+    proba = torch.from_numpy(predict_proba(net, val_x))
+    kept_loss = torch.nn.functional.nll_loss(proba.clamp_min(1e-12).log(), val_y).item()
+    assert kept_loss == pytest.approx(min(losses), rel=1e-4)
+    assert len(result.history) == 5 and not result.stopped_early
+
+
+def test_patience_stops_when_validation_stops_improving():
+    x, y = colour_coded(16, size=32)
+    # lr 0: nothing changes, so epoch 1 stays the best and epoch 3 is the second without gain
+    config = TrainConfig(epochs=10, batch_size=8, lr=0.0, select_epoch=True, patience=2)
+    net = build_network("mobilenet_v3_small", 3, pretrained=False, trainable="classifier", seed=0)
+    result = train(net, x, y, config, val=colour_coded(6, size=32, seed=2))
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert result.stopped_early and result.best_epoch == 1
+    assert "val_uar" in result.history[0]
+
+
+def test_augmented_training_is_repeatable_and_still_learns():
+    x, y = colour_coded(48)
+    config = TrainConfig(
+        epochs=6, batch_size=16, lr=3e-3, optimizer="adamw", schedule="cosine",
+        spec_augment_masks=2, spec_augment_width=0.2, mixup_alpha=0.4, label_smoothing=0.1,
+    )  # fmt: skip
+    runs = []
+    for _ in range(2):
+        net = build_network("mobilenet_v2", 3, seed=0)
+        runs.append((train(net, x, y, config).history, predict_proba(net, x)))
+    assert [h["loss"] for h in runs[0][0]] == [h["loss"] for h in runs[1][0]]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert (runs[0][1].argmax(1) == y.numpy()).mean() >= 0.9
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"optimizer": "adam"},
+        {"schedule": "linear"},
+        {"warmup_epochs": -1},
+        {"label_smoothing": 1.0},
+        {"mixup_alpha": -0.1},
+        {"spec_augment_width": 1.5},
+    ],
+)
+def test_rejects_bad_recipe_settings(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad)
+
+
+def test_aggregate_probabilities_pools_log_probabilities_per_utterance():
+    from emotions.ser.training import aggregate_probabilities
+
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8]], dtype=np.float32)
+    pooled = aggregate_probabilities(proba, ["a", "a", "b", "b"])
+    geo = np.sqrt(proba[0] * proba[1])
+    np.testing.assert_allclose(pooled[0], geo / geo.sum(), rtol=1e-5)
+    np.testing.assert_array_equal(pooled[0], pooled[1])
+    assert pooled[2].argmax() == pooled[3].argmax() == 1
+    np.testing.assert_allclose(pooled.sum(1), 1.0, rtol=1e-6)
