@@ -613,6 +613,26 @@ def _inference_batches(
         yield torch.stack(pending)
 
 
+def validation_split(
+    groups: Sequence[Any] | np.ndarray, fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train_idx, val_idx) over items whose group (speaker, else utterance) is ``groups``:
+    about ``fraction`` of the groups, drawn with ``seed``, form the validation split, so no
+    group is on both sides (a block's noisy copies share its group). At least one group
+    stays for training; with a single group the validation split is empty.
+
+    This is the split for choosing the epoch (``select_epoch``): it comes from the training
+    side only. Choosing on the test set would tune the very figures reported."""
+    keys = np.asarray(groups)
+    unique = np.unique(keys)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("fraction must lie strictly between 0 and 1")
+    n_val = min(max(1, round(fraction * len(unique))), len(unique) - 1)
+    chosen = np.random.default_rng(seed).permutation(unique)[:n_val]
+    is_val = np.isin(keys, chosen)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
 def kfold_indices(
     labels: Sequence[Any] | np.ndarray | torch.Tensor,
     k: int = 5,

@@ -320,3 +320,17 @@ def test_aggregate_probabilities_pools_log_probabilities_per_utterance():
     np.testing.assert_array_equal(pooled[0], pooled[1])
     assert pooled[2].argmax() == pooled[3].argmax() == 1
     np.testing.assert_allclose(pooled.sum(1), 1.0, rtol=1e-6)
+
+
+def test_validation_split_keeps_groups_whole_and_is_seeded():
+    from emotions.ser.training import validation_split
+
+    groups = np.repeat(["s1", "s2", "s3", "s4", "s5"], 4)
+    train_idx, val_idx = validation_split(groups, 0.4, seed=0)
+    assert len(set(groups[val_idx])) == 2 and not set(groups[val_idx]) & set(groups[train_idx])
+    assert sorted([*train_idx, *val_idx]) == list(range(20))
+    again = validation_split(groups, 0.4, seed=0)
+    assert np.array_equal(again[1], val_idx)
+    # one group only: nothing to validate on, everything trains
+    train_idx, val_idx = validation_split(["a"] * 5, 0.2)
+    assert len(train_idx) == 5 and len(val_idx) == 0
