@@ -144,7 +144,8 @@ def run_detail(request, run_id: int):
 
 
 def _results(run: TrainingRun) -> dict:
-    """Table rows, k-fold rows and confusion matrices of a finished run (else empty)."""
+    """Table rows, k-fold rows, baselines and confusion matrices of a finished run (else
+    empty)."""
     if not run.metrics:
         return {"table": [], "kfold_rows": [], "matrices": []}
     from emotions.ser.metrics import RESULTS_COLUMNS
@@ -152,11 +153,35 @@ def _results(run: TrainingRun) -> dict:
     return {
         "columns": RESULTS_COLUMNS,
         "table": training.results_rows(run.metrics),
+        "baselines": _baselines(run),
+        "baseline_table": training.baseline_rows(run),
+        "has_predictions": bool((run.predictions or {}).get("rows")),
         "kfold_rows": _kfold_rows(run.metrics.get("kfold")),
         "kfold": run.metrics.get("kfold"),
         "matrices": [
             _matrix(name, run.metrics[name]) for name in training.test_set_order(run.metrics)
         ],
+    }
+
+
+def _baselines(run: TrainingRun) -> dict:
+    """The network beside each baseline per test set (weighted F1, %), and the sentences."""
+    comparison = training.baseline_comparison(run)
+    rows = [
+        {
+            "test_set": s["test_set"],
+            "network": f"{100 * s['network']:.1f}",
+            "cells": [
+                {"f1": f"{100 * b['f1']:.1f}", "beaten": b["beaten"]} for b in s["baselines"]
+            ],
+        }
+        for s in comparison["sets"]
+    ]
+    return {
+        "kinds": list((run.baselines or {}).values()),
+        "rows": rows,
+        "shortfalls": comparison["shortfalls"],
+        "summary": comparison["summary"],
     }
 
 
@@ -214,6 +239,8 @@ def run_compare(request):
         context["rows"] = _comparison(a.metrics, b.metrics)
         context["notes"] = _comparison_notes(a, b)
         context["columns"] = ("Accuracy", "F1", "UAR")
+        context["baselines_a"] = _baselines(a)
+        context["baselines_b"] = _baselines(b)
     return render(request, "emotions/run_compare.html", context)
 
 

@@ -1,6 +1,7 @@
-"""Training API: runs (create, list, read, results as CSV/JSON, delete) and trained models
-(list, read, delete, staff `activate`). Runs are their owner's only; models are the
-user's own and those shared. Cancel a run through /api/jobs/<job id>/cancel/."""
+"""Training API: runs (create, list, read, results as CSV/JSON, per-item test predictions as
+CSV, delete) and trained models (list, read, delete, staff `activate`). Runs are their owner's
+only; models are the user's own and those shared. Cancel a run through
+/api/jobs/<job id>/cancel/."""
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -110,6 +111,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "split",
             "history",
             "metrics",
+            "baselines",
             "created_at",
         ]
         read_only_fields = fields
@@ -143,7 +145,11 @@ class TrainingRunListSerializer(TrainingRunSerializer):
     """Without the split record and the curves, which can be long."""
 
     class Meta(TrainingRunSerializer.Meta):
-        fields = [f for f in TrainingRunSerializer.Meta.fields if f not in ("split", "history")]
+        fields = [
+            f
+            for f in TrainingRunSerializer.Meta.fields
+            if f not in ("split", "history", "baselines")
+        ]
         read_only_fields = fields
 
 
@@ -192,6 +198,17 @@ class TrainingRunViewSet(
         run = self.get_object()
         response = HttpResponse(training.results_csv(run), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="training-run-{run.pk}.csv"'
+        return response
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    @action(detail=True, methods=["get"])
+    def predictions(self, request, pk=None):
+        """The network's prediction for every test block: test set, SNR, utterance, item,
+        speaker, block, noise, true and predicted emotion, one probability per class."""
+        run = self.get_object()
+        response = HttpResponse(training.predictions_csv(run), content_type="text/csv")
+        disposition = f'attachment; filename="training-run-{run.pk}-predictions.csv"'
+        response["Content-Disposition"] = disposition
         return response
 
     @extend_schema(responses={200: dict})

@@ -66,6 +66,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "image_size": Setting(IMAGE_SIZE, int, 32, 512),
     "test_fraction": Setting(0.2, float, 0.05, 0.5),  # the method's 80/20
     "test_group": Setting("", str),  # leave-one-session-out: the held-out session
+    # Fit the classical baselines (emotions/ser/baselines.py) on the same split and test sets.
+    "baselines": Setting(True, bool),
 }
 TRAIN_DEFAULTS: dict[str, Any] = {name: s.default for name, s in TRAIN_SETTINGS.items()}
 

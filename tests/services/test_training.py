@@ -368,3 +368,88 @@ def test_import_weights_checks_architecture_and_checksum(tmp_path, settings):
     assert training.weights_available("mobilenet_v3_small")
     choices = {c["name"]: c for c in training.backbone_choices()}
     assert choices["mobilenet_v3_small"]["pretrained"]
+
+
+# ---------------------------------------------------------------- baselines and predictions
+
+
+def test_baselines_and_per_item_predictions_are_kept_with_the_run(owner, dataset, noises):
+    run = create(owner, dataset, noises=noises, protocol="speaker")
+    job = run_job(run)
+    assert job.state == "succeeded", job.error
+    run.refresh_from_db()
+    split = run.split
+
+    # Every baseline scored on every test set of the network, on as many blocks.
+    assert len(run.baselines) == 4
+    for baseline in run.baselines.values():
+        assert set(baseline["metrics"]) == set(run.metrics)
+        for name, metrics in baseline["metrics"].items():
+            assert metrics["n"] == run.metrics[name]["n"] == split["n_test_blocks"]
+            assert metrics["labels"] == LABELS
+    assert "baselines_s" in split["timing"]
+
+    # The predictions reproduce the network's own figures.
+    record = run.predictions
+    assert record["labels"] == LABELS
+    rows = [dict(zip(record["columns"], r, strict=False)) for r in record["rows"]]
+    assert len(rows) == 4 * split["n_test_blocks"]
+    for name, metrics in run.metrics.items():
+        mine = [r for r in rows if r["test_set"] == name]
+        correct = sum(r["true"] == r["predicted"] for r in mine)
+        assert correct / len(mine) == pytest.approx(metrics["accuracy"])
+    assert {r["speaker"] for r in rows} == set(split["test_speakers"])
+    assert {r["utterance"] for r in rows} == set(split["test_utterances"])
+    test_names = {n["name"] for n in split["test_noises"]}
+    assert {r["noise"] for r in rows if r["test_set"] != "clean"} <= test_names
+    assert {r["snr_db"] for r in rows} == {None, 15.0, 20.0, 40.0}
+    for r in record["rows"]:
+        assert sum(r[len(record["columns"]) :]) == pytest.approx(1.0, abs=1e-3)
+
+    text = training.predictions_csv(run)
+    header = text.splitlines()[0].split(",")
+    assert header[-2:] == ["p_angry", "p_calm"] and len(text.splitlines()) == len(rows) + 1
+    csv_rows = training.results_csv(run).splitlines()
+    assert sum("(spectral stats + gradient-boosted trees)" in line for line in csv_rows) == 4
+
+
+def test_baselines_can_be_turned_off(owner, dataset, noises):
+    run = create(owner, dataset, noises=noises, config={**TINY, "baselines": False})
+    assert run_job(run).state == "succeeded"
+    run.refresh_from_db()
+    assert run.baselines == {} and training.baseline_comparison(run)["sets"] == []
+
+
+def test_comparison_says_where_the_network_does_not_beat_a_baseline():
+    from emotions.models import TrainingRun
+
+    def figures(f1: float) -> dict:
+        return {"f1": f1}
+
+    run = TrainingRun(
+        metrics={"clean": figures(0.6), "15dB": figures(0.5), "kfold": {}},
+        baselines={
+            "trees": {
+                "name": "spectral trees",
+                "metrics": {"clean": figures(0.64), "15dB": figures(0.4)},
+            },
+            "egemaps": {
+                "name": "eGeMAPS",
+                "metrics": {"clean": figures(0.3), "15dB": figures(0.5)},
+            },
+        },
+    )
+    comparison = training.baseline_comparison(run)
+    assert [s["test_set"] for s in comparison["sets"]] == ["clean", "15dB"]
+    assert [[b["beaten"] for b in s["baselines"]] for s in comparison["sets"]] == [
+        [False, True],
+        [True, False],  # a tie is not a win
+    ]
+    assert comparison["shortfalls"] == [
+        "On the clean test set the network (weighted F1 60.0%) does not beat spectral trees "
+        "(64.0%).",
+        "On the 15dB test set the network (weighted F1 50.0%) does not beat eGeMAPS (50.0%).",
+    ]
+    assert "2 of 4 comparisons" in comparison["summary"]
+    run.baselines = {"egemaps": {"name": "eGeMAPS", "metrics": {"clean": figures(0.1)}}}
+    assert training.baseline_comparison(run)["summary"].startswith("The network beats every")

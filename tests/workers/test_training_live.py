@@ -122,9 +122,46 @@ def test_tiny_run_streams_epochs_and_saves_an_evaluated_model(
         csv.reader(io.StringIO(http.get(f"{live_url}/api/training-runs/{run['id']}/csv/").text))
     )
     assert rows[0][:2] == ["Test set", "Accuracy (%)"]
-    assert [r[0] for r in rows[1:]] == ["clean", "15dB", "20dB", "40dB"]
+    assert [r[0] for r in rows[1:5]] == ["clean", "15dB", "20dB", "40dB"]
+
+    # The classical baselines were fitted on the same split and scored on every test set.
+    baselines = detail["baselines"]
+    assert set(baselines) == {
+        "spectral_stats_hgb",
+        "spectral_stats_logreg",
+        "egemaps_logreg",
+        "egemaps_hgb",
+    }
+    n_test = detail["split"]["n_test_blocks"]
+    for baseline in baselines.values():
+        assert set(baseline["metrics"]) == {"clean", "15dB", "20dB", "40dB"}
+        assert all(m["n"] == n_test for m in baseline["metrics"].values())
+        assert set(model.metrics["clean"]) <= set(baseline["metrics"]["clean"]) | {"f1_weighted"}
+    names = [b["name"] for b in baselines.values()]
+    baseline_rows = [r[0] for r in rows[5:]]
+    assert baseline_rows == [f"{s} ({n})" for n in names for s in ("clean", "15dB", "20dB", "40dB")]
+    results = http.get(f"{live_url}/api/training-runs/{run['id']}/results/").json()
+    assert results["baselines"] == baselines
+    comparison = results["baseline_comparison"]
+    assert [s["test_set"] for s in comparison["sets"]] == ["clean", "15dB", "20dB", "40dB"]
     page = http.get(f"{live_url}/train/runs/{run['id']}/").text
     assert "Confusion matrices" in page and "40dB" in page
+    assert "Against classical baselines" in page and comparison["summary"] in page
+    assert all(name in page for name in names)
+    for sentence in comparison["shortfalls"]:  # every lost comparison is said in words
+        assert sentence.replace("'", "&#x27;") in page
+
+    # Per-item predictions: one row per test block and test set, a probability per class.
+    answer = http.get(f"{live_url}/api/training-runs/{run['id']}/predictions/")
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(table) == 4 * n_test
+    assert {"item", "speaker", "snr_db", "noise", "true", "predicted"} <= set(table[0])
+    assert {"p_angry", "p_calm"} <= set(table[0])
+    assert {r["speaker"] for r in table} == set(detail["split"]["test_speakers"])
+    assert {r["noise"] for r in table if r["test_set"] == "clean"} == {""}
+    test_noise_names = {n["name"] for n in detail["test_noises"]}
+    assert {r["noise"] for r in table if r["test_set"] != "clean"} <= test_noise_names
     models = http.get(f"{live_url}/api/models/").json()["results"]
     assert [m["id"] for m in models] == [model.pk]
 

@@ -26,6 +26,9 @@ from emotions.services.training.config import (
 from emotions.services.training.context import CLEAN_SET
 from emotions.services.training.data import pick_noise, test_set_name
 from emotions.services.training.exports import (
+    baseline_comparison,
+    baseline_rows,
+    predictions_csv,
     results_csv,
     results_json,
     results_rows,
@@ -51,6 +54,8 @@ __all__ = [
     "Forbidden",
     "activate_model",
     "backbone_choices",
+    "baseline_comparison",
+    "baseline_rows",
     "clean_config",
     "clean_snrs",
     "create_training_run",
@@ -59,6 +64,7 @@ __all__ = [
     "delete_run",
     "kfold_summary",
     "pick_noise",
+    "predictions_csv",
     "results_csv",
     "results_json",
     "results_rows",

@@ -54,6 +54,23 @@ class Corpus:
 
 
 @dataclass
+class BlockOrigins:
+    """Where each block of a set comes from, one entry per block."""
+
+    utterance: np.ndarray  # position of the utterance in the corpus
+    block: np.ndarray  # index of the block within its utterance
+    noise: list[NoiseProfile | None]  # the noise mixed in, None for clean blocks
+
+    @classmethod
+    def concat(cls, parts: list[BlockOrigins]) -> BlockOrigins:
+        return cls(
+            np.concatenate([p.utterance for p in parts]) if parts else np.zeros(0, np.int64),
+            np.concatenate([p.block for p in parts]) if parts else np.zeros(0, np.int64),
+            [n for p in parts for n in p.noise],
+        )
+
+
+@dataclass
 class Sets:
     """Training blocks and the test sets of one split, as float16 audio blocks."""
 
@@ -61,6 +78,16 @@ class Sets:
     train_y: np.ndarray
     tests: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (blocks, labels)
     mixtures: dict[str, list[dict]]  # "train"/"test" -> blocks per noise and SNR
+    test_origins: dict[str, BlockOrigins] = field(default_factory=dict)  # name -> origins
+    test_snrs: dict[str, float | None] = field(default_factory=dict)  # name -> SNR (None: clean)
+
+
+@dataclass
+class Evaluation:
+    """The network on every test set: the method's metrics and each block's probabilities."""
+
+    metrics: dict[str, dict]  # test-set name -> metrics
+    probabilities: dict[str, np.ndarray]  # test-set name -> (blocks, classes) float32
 
 
 @dataclass
@@ -71,3 +98,5 @@ class FoldResult:
     metrics: dict[str, dict]  # test-set name -> the method's metrics
     sets: Sets | None = None
     net: Any = None  # an SERNetwork (torch is imported only by the worker)
+    probabilities: dict[str, np.ndarray] = field(default_factory=dict)
+    baselines: dict[str, dict] = field(default_factory=dict)  # kind -> BaselineResult.to_dict()

@@ -13,7 +13,13 @@ from emotions.models import Dataset, NoiseProfile, TrainingRun
 from emotions.ser.constants import BLOCK_SAMPLES
 from emotions.services.blocks import UnreadableAudio
 from emotions.services.errors import ServiceError
-from emotions.services.training.context import CLEAN_SET, Corpus, JobContext, Sets
+from emotions.services.training.context import (
+    CLEAN_SET,
+    BlockOrigins,
+    Corpus,
+    JobContext,
+    Sets,
+)
 
 Protocol = TrainingRun.Protocol
 
@@ -87,7 +93,7 @@ def assemble_sets(ctx: JobContext, corpus: Corpus, split, progress_at: float) ->
     snrs, seed = run.snrs, run.seed
     mixup = run.preset == TrainingRun.Preset.MIXUP
     started = time.perf_counter()
-    train_blocks, train_y, _ = gather(ctx, corpus, train_parts)
+    train_blocks, train_y, _, _ = gather(ctx, corpus, train_parts)
     mixtures: dict[str, list[dict]] = {"train": [], "test": []}
     total = len(snrs) * (len(train_parts) * mixup + len(test_parts) * bool(ctx.test_noises))
     done = 0
@@ -100,21 +106,32 @@ def assemble_sets(ctx: JobContext, corpus: Corpus, split, progress_at: float) ->
     train_sets, train_labels = [train_blocks], [train_y]
     if mixup:
         for snr in snrs:
-            blocks, y, use = gather(ctx, corpus, train_parts, (ctx.train_noises, snr, seed), tick)
+            mix = (ctx.train_noises, snr, seed)
+            blocks, y, use, _ = gather(ctx, corpus, train_parts, mix, tick)
             train_sets.append(blocks)
             train_labels.append(y)
             mixtures["train"] += _mixture_summary(use, snr)
-    test_blocks, test_y, _ = gather(ctx, corpus, test_parts)
+    test_blocks, test_y, _, origins = gather(ctx, corpus, test_parts)
     tests = {CLEAN_SET: (test_blocks, test_y)}
+    test_origins, test_snrs = {CLEAN_SET: origins}, {CLEAN_SET: None}
     if ctx.test_noises:
         for snr in snrs:
-            blocks, y, use = gather(ctx, corpus, test_parts, (ctx.test_noises, snr, seed), tick)
-            tests[test_set_name(snr)] = (blocks, y)
+            mix = (ctx.test_noises, snr, seed)
+            blocks, y, use, origins = gather(ctx, corpus, test_parts, mix, tick)
+            name = test_set_name(snr)
+            tests[name], test_origins[name], test_snrs[name] = (blocks, y), origins, snr
             mixtures["test"] += _mixture_summary(use, snr)
     ctx.add_time("mixing_s", time.perf_counter() - started)
     if len(test_y) == 0 or len(train_y) == 0:
         raise ServiceError("The split left no blocks to train or to test on.")
-    return Sets(np.concatenate(train_sets), np.concatenate(train_labels), tests, mixtures)
+    return Sets(
+        np.concatenate(train_sets),
+        np.concatenate(train_labels),
+        tests,
+        mixtures,
+        test_origins,
+        test_snrs,
+    )
 
 
 def split_parts(corpus: Corpus, split) -> tuple[list[Part], list[Part]]:
@@ -145,10 +162,10 @@ def gather(
     parts: list[Part],
     mix: tuple[list[NoiseProfile], float, int] | None = None,
     tick: Callable[[], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray, Counter]:
+) -> tuple[np.ndarray, np.ndarray, Counter, BlockOrigins]:
     """The blocks of ``parts``, clean (mix None) or mixed with (noises, snr, seed),
-    their labels, and how many blocks each noise went into."""
-    arrays, labels = [], []
+    their labels, how many blocks each noise went into, and where each block comes from."""
+    arrays, labels, origins = [], [], []
     noise_use: Counter = Counter()
     for position, idx in parts:
         utterance = corpus.utterances[position]
@@ -160,14 +177,28 @@ def gather(
             blocks = ctx.cache.mixed(utterance, noise, snr, seed)
             if tick is not None:
                 tick()
+        index = np.arange(len(blocks)) if idx is None else np.asarray(idx)
         blocks = blocks if idx is None else blocks[idx]
         if mix is not None:
             noise_use[noise.pk] += len(blocks)
         arrays.append(blocks)
         labels.append(np.full(len(blocks), corpus.y[position], dtype=np.int64))
+        origins.append(
+            BlockOrigins(
+                np.full(len(blocks), position, dtype=np.int64),
+                index.astype(np.int64),
+                [noise if mix is not None else None] * len(blocks),
+            )
+        )
     if not arrays:
-        return np.zeros((0, BLOCK_SAMPLES), np.float16), np.zeros(0, np.int64), noise_use
-    return np.concatenate(arrays), np.concatenate(labels), noise_use
+        empty = np.zeros((0, BLOCK_SAMPLES), np.float16)
+        return empty, np.zeros(0, np.int64), noise_use, BlockOrigins.concat([])
+    return (
+        np.concatenate(arrays),
+        np.concatenate(labels),
+        noise_use,
+        BlockOrigins.concat(origins),
+    )
 
 
 def test_set_name(snr: float) -> str:

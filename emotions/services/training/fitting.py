@@ -12,7 +12,7 @@ from django.conf import settings
 from emotions.models import TrainingRun
 from emotions.services import jobs
 from emotions.services.training.backbones import weights_available
-from emotions.services.training.context import CLEAN_SET, Corpus, JobContext, Sets
+from emotions.services.training.context import CLEAN_SET, Corpus, Evaluation, JobContext, Sets
 
 # Progress within one fold: trunk features up to 15 %, epochs up to 85 %, evaluation after.
 FEATURES_SHARE, TRAINING_SHARE = 0.15, 0.7
@@ -69,8 +69,8 @@ def fit_network(
 
 def evaluate(
     ctx: JobContext, net, sets: Sets, labels: list[str], span: tuple[float, float]
-) -> dict[str, dict]:
-    """The method's metrics of ``net`` on every test set, by test-set name."""
+) -> Evaluation:
+    """The method's metrics of ``net`` on every test set, and each block's probabilities."""
     from emotions.ser import metrics, spectrogram
     from emotions.ser.device import choose_device
     from emotions.ser.training import predict_proba
@@ -78,7 +78,7 @@ def evaluate(
     device = choose_device()
     size, batch = ctx.config["image_size"], ctx.config["batch_size"]
     low, high = span
-    out = {}
+    out, probabilities = {}, {}
     started = time.perf_counter()
     for i, (name, (blocks, y)) in enumerate(sets.tests.items()):
         ctx.reporter.progress(
@@ -87,12 +87,12 @@ def evaluate(
             f"Evaluating on the {name} test set",
         )
         batches = spectrogram.iter_model_input(blocks, device=device, batch=batch, size=size)
-        predicted = predict_proba(net, batches, batch_size=batch, device=device).argmax(1)
-        result = metrics.evaluate(y, predicted, labels)
+        proba = np.asarray(predict_proba(net, batches, batch_size=batch, device=device))
+        result = metrics.evaluate(y, proba.argmax(1), labels)
         result["f1_weighted"] = result["f1"]  # the name lecture pages show
-        out[name] = result
+        out[name], probabilities[name] = result, proba.astype(np.float32)
     ctx.add_time("evaluation_s", time.perf_counter() - started)
-    return out
+    return Evaluation(out, probabilities)
 
 
 def epoch_entry(event: dict, fold: int) -> dict:

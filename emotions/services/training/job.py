@@ -10,8 +10,10 @@
    noises;
 4. spectrogram images (emotions.ser.spectrogram) → an ImageNet backbone, its frozen trunk
    computed once, the head trained (emotions.ser.training);
-5. the method's evaluation table per test set (emotions.ser.metrics), then an EmotionModel
-   (weights in storage) and the run's split, curves and metrics.
+5. the method's evaluation table per test set (emotions.ser.metrics);
+6. the classical baselines fitted and evaluated on the same blocks (emotions.ser.baselines);
+7. an EmotionModel (weights in storage) and the run's split, curves, metrics, baselines and
+   per-block test predictions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from emotions.models import Job, TrainingRun
 from emotions.services import jobs
 from emotions.services.blocks import BlockCache
 from emotions.services.errors import ServiceError
+from emotions.services.training.baselines import fit_baselines
 from emotions.services.training.config import CONFIG_DEFAULTS
 from emotions.services.training.context import FoldResult, JobContext
 from emotions.services.training.data import assemble_sets, prepare_corpus, split_corpus
@@ -57,12 +60,16 @@ def run_training(job: Job, reporter: jobs.Reporter) -> dict:
         span = (FOLDS_START + FOLDS_SHARE * i / k, FOLDS_START + FOLDS_SHARE * (i + 1) / k)
         sets = assemble_sets(ctx, corpus, split, span[0])
         net = fit_network(ctx, corpus, sets, i + 1, k, span)
-        metrics = evaluate(ctx, net, sets, corpus.labels, span)
-        # The first split's network is the one saved; later folds only add their scores.
+        result = evaluate(ctx, net, sets, corpus.labels, span)
         if i == 0:
-            folds.append(FoldResult(split, metrics, sets, net))
+            # The first split's network is the one saved, its predictions exported and its
+            # baselines fitted; later folds only add their scores.
+            baselines = fit_baselines(ctx, sets, corpus.labels, span[1])
+            folds.append(
+                FoldResult(split, result.metrics, sets, net, result.probabilities, baselines)
+            )
         else:
-            folds.append(FoldResult(split, metrics))
+            folds.append(FoldResult(split, result.metrics))
     reporter.progress(0.96, "saving", "Saving the model…")
     reporter.check_cancel()
     ctx.timing["total_s"] = round(time.perf_counter() - started, 3)

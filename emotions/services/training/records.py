@@ -76,7 +76,12 @@ def save_results(ctx: JobContext, corpus: Corpus, folds: list[FoldResult]) -> di
             try:
                 model.save()
                 TrainingRun.objects.filter(pk=run.pk).update(
-                    model=model, split=summary, history=ctx.history, metrics=run_metrics
+                    model=model,
+                    split=summary,
+                    history=ctx.history,
+                    metrics=run_metrics,
+                    baselines=first.baselines,
+                    predictions=predictions_record(corpus, first.sets, first.probabilities),
                 )
             except Exception:
                 model.weights.delete(save=False)
@@ -133,6 +138,46 @@ def split_summary(ctx: JobContext, corpus: Corpus, split, sets: Sets) -> dict:
         },
         "timing": ctx.timing,
     }
+
+
+PREDICTION_COLUMNS = (
+    "test_set",
+    "snr_db",
+    "utterance",
+    "item",
+    "speaker",
+    "block",
+    "noise",
+    "true",
+    "predicted",
+)
+
+
+def predictions_record(corpus: Corpus, sets: Sets, probabilities: dict) -> dict:
+    """Every test block's origin, true and predicted label and class probabilities: columns
+    PREDICTION_COLUMNS then one probability per label, one row per block and test set."""
+    rows = []
+    for name, proba in probabilities.items():
+        origins, y = sets.test_origins[name], sets.tests[name][1]
+        snr = sets.test_snrs.get(name)
+        for i, p in enumerate(proba):
+            utterance = corpus.utterances[int(origins.utterance[i])]
+            noise = origins.noise[i]
+            rows.append(
+                [
+                    name,
+                    snr,
+                    utterance.pk,
+                    utterance.source_path or utterance.audio.name,
+                    utterance.speaker,
+                    int(origins.block[i]),
+                    noise.name if noise is not None else "",
+                    corpus.labels[int(y[i])],
+                    corpus.labels[int(p.argmax())],
+                    *(round(float(v), 5) for v in p),
+                ]
+            )
+    return {"labels": corpus.labels, "columns": list(PREDICTION_COLUMNS), "rows": rows}
 
 
 def kfold_summary(fold_metrics: list[dict[str, dict]], protocol: str) -> dict:
