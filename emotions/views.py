@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from emotions import selectors
+from emotions import params, selectors
 from emotions.models import Job, Lecture
 from emotions.services import health
 from emotions.services.media import ranged_file_response
@@ -43,7 +43,10 @@ def healthz(request):
 
 @login_required
 def lecture_list(request):
-    q = request.GET.get("q", "").strip()
+    try:
+        q = params.text(request.GET, "q")
+    except params.BadParameter as exc:
+        return params.bad_request_page(request, exc.message)
     lectures = selectors.lectures_for(request.user)
     if q:
         lectures = lectures.filter(Q(title__icontains=q) | Q(course__icontains=q))

@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from emotions import selectors
+from emotions import params, selectors
 from emotions.api.jobs import JobSerializer
 from emotions.models import Dataset, Job, Utterance, Visibility
 from emotions.services import datasets
@@ -147,14 +147,22 @@ class UtteranceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     def get_queryset(self):
         qs = selectors.utterances_for(self.request.user)
-        params = self.request.query_params
-        for name in ("dataset", "label", "speaker"):
-            if params.get(name):
-                qs = qs.filter(**{name: params[name]})
-        if params.get("excluded") in ("true", "false", "1", "0"):
-            qs = qs.filter(excluded=params["excluded"] in ("true", "1"))
-        if params.get("q"):
-            qs = qs.filter(Q(source_path__icontains=params["q"]))
+        if self.action != "list":
+            return qs
+        query = self.request.query_params
+        dataset = params.integer(query, "dataset", minimum=1)
+        if dataset is not None:
+            qs = qs.filter(dataset_id=dataset)
+        for name in ("label", "speaker"):
+            value = params.text(query, name)
+            if value:
+                qs = qs.filter(**{name: value})
+        excluded = params.boolean(query, "excluded")
+        if excluded is not None:
+            qs = qs.filter(excluded=excluded)
+        q = params.text(query, "q")
+        if q:
+            qs = qs.filter(Q(source_path__icontains=q))
         return qs
 
     @extend_schema(

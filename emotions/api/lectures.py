@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from emotions import selectors
+from emotions import params, selectors
 from emotions.api.jobs import JobSerializer
 from emotions.models import EmotionModel, Lecture, Segment
 from emotions.services import lectures
@@ -85,15 +85,16 @@ class LectureViewSet(
 
     def get_queryset(self):
         qs = selectors.lectures_for(self.request.user)
-        q = self.request.query_params.get("q", "").strip()
+        if self.action != "list":
+            return qs
+        query = self.request.query_params
+        q = params.text(query, "q")
         if q:
             qs = qs.filter(Q(title__icontains=q) | Q(course__icontains=q))
         for param, lookup in (("from", "recorded_on__gte"), ("to", "recorded_on__lte")):
-            if self.request.query_params.get(param):
-                field = serializers.DateField()
-                qs = qs.filter(
-                    **{lookup: field.to_internal_value(self.request.query_params[param])}
-                )
+            day = params.date(query, param)
+            if day is not None:
+                qs = qs.filter(**{lookup: day})
         return qs
 
     @extend_schema(

@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from emotions import selectors
+from emotions import params, selectors
 from emotions.api.jobs import JobSerializer
 from emotions.models import NoiseProfile, Visibility
 from emotions.services import noise
@@ -73,9 +73,12 @@ class NoiseProfileViewSet(
 
     def get_queryset(self):
         qs = selectors.noise_profiles_for(self.request.user)
-        if self.request.query_params.get("environment"):
-            qs = qs.filter(environment=self.request.query_params["environment"])
-        return qs
+        if self.action != "list":
+            return qs
+        environment = params.choice(
+            self.request.query_params, "environment", NoiseProfile.Environment.values
+        )
+        return qs.filter(environment=environment) if environment else qs
 
     @extend_schema(request=NoiseUploadSerializer, responses={201: NoiseProfileSerializer})
     def create(self, request):
