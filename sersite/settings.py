@@ -69,8 +69,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # A NUL or control character anywhere in a query string: 400, for every view.
-    "emotions.params.QueryStringMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
@@ -217,7 +215,9 @@ CHANNEL_LAYERS = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A job whose worker process dies (killed, out of memory, past its hard time limit) is
+# failed with a reason, not sent again: a job that kills its process would loop forever.
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TRACK_STARTED = True
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
@@ -247,14 +247,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "emotions.api.pagination.StrictLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "emotions.api.errors.exception_handler",
-    # The browsable API's pages get the one CSP relaxation they need (inline styles).
-    "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
-        "emotions.api.renderers.BrowsableAPIRenderer",
-    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "sersite API",
@@ -301,11 +296,34 @@ CELERY_TASK_ROUTES = {
 }
 # Seconds a running job may go without a heartbeat before the reaper fails it.
 JOB_HEARTBEAT_TIMEOUT = env.int("JOB_HEARTBEAT_TIMEOUT", default=120)
-WHITENOISE_USE_FINDERS = DEBUG or env.bool("SERSITE_TESTING", default=False)
+# Time limits per job kind, in seconds. Past its limit a job is stopped and failed with
+# a reason; if it does not stop, its worker process is killed JOB_TIME_LIMIT_GRACE
+# seconds later and replaced. Analysis grows with the recording: the base plus this many
+# seconds per second of audio (LECTURE_MAX_SECONDS when the length is not known yet).
+# All stay below CELERY_VISIBILITY_TIMEOUT, so Redis never redelivers a running job.
+JOB_TIME_LIMIT_DIAGNOSTIC = env.int("JOB_TIME_LIMIT_DIAGNOSTIC", default=600)
+JOB_TIME_LIMIT_IMPORT = env.int("JOB_TIME_LIMIT_IMPORT", default=3 * 3600)
+JOB_TIME_LIMIT_ANALYSIS = env.int("JOB_TIME_LIMIT_ANALYSIS", default=1800)
+JOB_TIME_LIMIT_ANALYSIS_PER_AUDIO_SECOND = env.float(
+    "JOB_TIME_LIMIT_ANALYSIS_PER_AUDIO_SECOND", default=1.0
+)
+JOB_TIME_LIMIT_TRAINING = env.int("JOB_TIME_LIMIT_TRAINING", default=24 * 3600)
+JOB_TIME_LIMIT_GRACE = env.int("JOB_TIME_LIMIT_GRACE", default=60)
+# A cancelled job that has not stopped on its own after this many seconds is interrupted,
+# and killed (its worker process replaced) after twice as long.
+JOB_CANCEL_GRACE = env.float("JOB_CANCEL_GRACE", default=10.0)
+# Jobs one user may have queued or running at once, all kinds together (0: no limit).
+JOBS_PER_USER_MAX = env.int("JOBS_PER_USER_MAX", default=3)
+# How often each worker's main process enforces cancels, fails orphaned jobs, sends jobs
+# the broker missed and re-announces itself (seconds).
+WORKER_SUPERVISE_INTERVAL = env.float("WORKER_SUPERVISE_INTERVAL", default=2.0)
+# The test suite's own switches (e.g. a self-test job that spins without reporting).
+SERSITE_TESTING = env.bool("SERSITE_TESTING", default=False)
 # Voice activity (Silero VAD): loud seconds without speech are reported as "no speech"
 # instead of getting an emotion. The test suite's generated "speech" is harmonic tones, which a
 # real VAD rightly hears as no speech, so under test it is off unless a test turns it on.
-ANALYSIS_VAD = env.bool("SERSITE_VAD", default=not env.bool("SERSITE_TESTING", default=False))
-CELERY_BEAT_SCHEDULE = {
-    "reap-stale-jobs": {"task": "sersite.cpu.reap_stale_jobs", "schedule": 30.0},
-}
+ANALYSIS_VAD = env.bool("SERSITE_VAD", default=not SERSITE_TESTING)
+WHITENOISE_USE_FINDERS = DEBUG or env.bool("SERSITE_TESTING", default=False)
+# The reaper runs in every worker's main process (workers/supervisor.py), never queued
+# behind a long job, and on the web side when a user reads their jobs.
+CELERY_BEAT_SCHEDULE: dict = {}

@@ -19,6 +19,10 @@ def _client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
+# This process's own record, kept to announce it again (see refresh).
+_announced: dict = {}
+
+
 def announce(hostname: str, queues: list[str], device: str) -> None:
     record = {
         "hostname": hostname,
@@ -27,7 +31,22 @@ def announce(hostname: str, queues: list[str], device: str) -> None:
         "pid": os.getpid(),
         "started": time.time(),
     }
+    _announced.clear()
+    _announced.update(record)
     _client().set(_key(hostname), json.dumps(record), ex=KEY_TTL_S)
+
+
+def refresh() -> bool:
+    """Write this worker's record again if Redis lost it (a restart, a flush); the
+    worker's supervisor calls this every few seconds. True when it had to."""
+    if not _announced:
+        return False
+    client = _client()
+    key = _key(_announced["hostname"])
+    if client.exists(key):
+        return False
+    client.set(key, json.dumps(_announced), ex=KEY_TTL_S)
+    return True
 
 
 def withdraw(hostname: str) -> None:

@@ -5,11 +5,15 @@ Task names carry their queue (sersite.cpu.* / sersite.gpu.*), see CELERY_TASK_RO
 
 import logging
 
+from billiard.exceptions import WorkerLostError
 from celery import current_task, shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.signals import task_failure, worker_ready, worker_shutdown
 from django.conf import settings
 
+from emotions.models import Job
 from emotions.services import jobs
+from emotions.services.errors import ServiceError
 from workers import registry
 from workers.device import device_description, worker_label
 
@@ -18,13 +22,59 @@ logger = logging.getLogger(__name__)
 
 def _run(job_id: int, body) -> None:
     try:
-        jobs.run(job_id, body, worker=worker_label(), device=device_description())
+        jobs.run(job_id, _bounded(body), worker=worker_label(), device=device_description())
     except jobs.RunningElsewhere:
         # A redelivered copy while the job runs on another worker: look again once a
         # heartbeat could have gone stale, and take the job over if that worker died.
         raise current_task.retry(
             countdown=settings.JOB_HEARTBEAT_TIMEOUT, max_retries=None
         ) from None
+    except SoftTimeLimitExceeded:
+        # The limit struck outside the job's own code (loading libraries, say): the job
+        # still ends, with the same reason.
+        job = Job.objects.filter(pk=job_id).first()
+        if job is not None:
+            jobs.fail_lost(job_id, jobs.time_limit_message(job, _soft_limit()))
+
+
+def _soft_limit() -> float:
+    _, soft = current_task.request.timelimit or (None, None)
+    return soft or 0
+
+
+def _bounded(body):
+    """`body`, with Celery's soft time limit (and the supervisor's interrupt of a job that
+    ignores its cancel, the same signal) turned into the job's end with a reason."""
+
+    def bounded(job: Job, reporter: jobs.Reporter):
+        try:
+            return body(job, reporter)
+        except SoftTimeLimitExceeded:
+            if reporter.cancelled():
+                raise jobs.JobCancelled() from None
+            raise ServiceError(jobs.time_limit_message(job, _soft_limit())) from None
+
+    return bounded
+
+
+@task_failure.connect
+def _job_process_lost(sender=None, exception=None, args=None, **kwargs) -> None:
+    """In the worker's main process: a job whose process was killed (past its hard time
+    limit, by the kernel) ends failed with a reason; the pool starts a fresh process."""
+    if not isinstance(exception, TimeLimitExceeded | WorkerLostError) or not args:
+        return
+    job_id = args[0]
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return
+    if isinstance(exception, TimeLimitExceeded):
+        # The exception carries the hard limit; the job's own limit is the soft one.
+        hard = float(exception.args[0]) if exception.args else jobs.time_limit_for(job)
+        grace = settings.JOB_TIME_LIMIT_GRACE
+        soft = hard - grace if hard > grace else hard
+        jobs.fail_lost(job_id, jobs.time_limit_message(job, soft))
+    else:
+        jobs.fail_lost(job_id, jobs.LOST_MESSAGE)
 
 
 @shared_task(name="sersite.cpu.diagnostic")

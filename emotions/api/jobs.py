@@ -48,6 +48,10 @@ class JobViewSet(
     serializer_class = JobSerializer
 
     def get_queryset(self):
+        # A job left running by a worker that died ends here when its owner looks, even
+        # when no worker is left to reap it.
+        if self.request.user.is_authenticated:
+            jobs.reap_stale_jobs(owner=self.request.user)
         return selectors.jobs_for(self.request.user)
 
     @extend_schema(request=SelfTestSerializer, responses={201: JobSerializer})

@@ -5,7 +5,10 @@ layer → page) without any model, so `/healthz`, the doctor command and the tes
 can prove the plumbing works.
 """
 
+import signal
 import time
+
+from django.conf import settings
 
 from emotions.models import Job
 from emotions.services.jobs import Reporter
@@ -32,6 +35,9 @@ def validate_params(params: dict) -> dict:
 
 
 def run_diagnostic(job: Job, reporter: Reporter) -> dict:
+    spin = job.params.get("spin")
+    if spin and settings.SERSITE_TESTING:
+        _spin(blocking_signals=spin == "uninterruptible")
     params = validate_params(job.params)
     for step in range(1, params["steps"] + 1):
         time.sleep(params["delay"])
@@ -41,3 +47,14 @@ def run_diagnostic(job: Job, reporter: Reporter) -> dict:
         reporter.min_interval = 0.0
         reporter.progress(step / params["steps"], "testing", f"step {step} of {params['steps']}")
     return {"steps": params["steps"], "device": job.device, "worker": job.worker}
+
+
+def _spin(blocking_signals: bool) -> None:
+    """Tests only: a job stuck without reporting progress, for the time-limit and cancel
+    tests. `blocking_signals` also ignores the soft-limit signal, as code stuck inside a
+    C extension would, so only killing its process ends it."""
+    if blocking_signals:  # for the whole process (the heartbeat thread would take them)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        sum(range(10_000))

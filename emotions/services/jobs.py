@@ -84,6 +84,9 @@ def create_job(
     task_name = TASKS.get((kind, queue))
     if task_name is None:
         raise ServiceError(f"{kind} jobs cannot run on the {queue!r} queue.")
+    if dispatch:
+        # Jobs a command runs in its own process (dispatch=False) take no queue slot.
+        check_job_quota(owner)
     job = Job.objects.create(owner=owner, kind=kind, params=params or {})
     if dispatch:
         transaction.on_commit(lambda: _dispatch(job.pk, task_name, queue))
@@ -91,18 +94,131 @@ def create_job(
 
 
 def _dispatch(job_id: int, task_name: str, queue: str) -> None:
+    send(job_id, task_name, queue)
+
+
+class TooManyJobs(ServiceError):
+    """The user already has JOBS_PER_USER_MAX jobs queued or running."""
+
+    status_code = 429
+
+
+def check_job_quota(owner) -> None:
+    """Refuse a new job while `owner` has JOBS_PER_USER_MAX jobs queued or running, of all
+    kinds together: one user's burst of uploads cannot fill the queue ahead of everyone
+    else (0 turns the limit off)."""
+    limit = settings.JOBS_PER_USER_MAX
+    if not limit:
+        return
+    active = Job.objects.filter(owner=owner, state__in=(Job.State.QUEUED, Job.State.RUNNING))
+    if active.count() >= limit:
+        raise TooManyJobs(
+            f"You already have {limit} jobs queued or running (the limit is {limit} per user, "
+            "so that everyone's jobs get their turn). Wait for one to finish, or cancel one, "
+            "then try again."
+        )
+
+
+# What a queued job whose task could not be sent says until the queue is back.
+WAITING_FOR_QUEUE = "Waiting for the job queue (unreachable just now); it starts once it is back."
+
+
+def send(job_id: int, task_name: str, queue: str) -> bool:
+    """Send a queued job's task, with the job's time limits; False when the broker is out
+    of reach (the job stays queued, unsent, and `dispatch_unsent` sends it later).
+
+    The task id is claimed on the row first, so two dispatchers never send one job twice.
+    """
+    from celery.utils import uuid
+
     from sersite.celery import app
 
+    task_id = uuid()
+    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED, celery_task_id="").update(
+        celery_task_id=task_id
+    )
+    if not claimed:
+        return False
+    job = Job.objects.get(pk=job_id)
+    soft = time_limit_for(job)
     try:
         # Results live in the job's row, never in Celery's result store: without
         # ignore_result every send subscribes this process to the task's result channel,
-        # and with Redis down it retried that for 20 s before the job could fail.
-        result = app.send_task(task_name, args=[job_id], queue=queue, ignore_result=True)
-    except Exception as exc:  # broker down: the job must not stay queued forever
-        logger.exception("could not queue job %s", job_id)
-        fail(job_id, f"Could not reach the job queue: {exc}")
-        return
-    Job.objects.filter(pk=job_id).update(celery_task_id=result.id)
+        # and with Redis down it retried that for 20 s.
+        app.send_task(
+            task_name,
+            args=[job_id],
+            queue=queue,
+            task_id=task_id,
+            ignore_result=True,
+            soft_time_limit=soft,
+            time_limit=soft + settings.JOB_TIME_LIMIT_GRACE,
+        )
+    except Exception:  # broker down: the job waits, and is sent once the queue is back
+        logger.warning("could not queue job %s; it will be sent later", job_id, exc_info=True)
+        Job.objects.filter(pk=job_id, celery_task_id=task_id).update(
+            celery_task_id="", message=WAITING_FOR_QUEUE
+        )
+        _emit(Job.objects.get(pk=job_id), "state")
+        return False
+    if job.message == WAITING_FOR_QUEUE:
+        Job.objects.filter(pk=job_id, message=WAITING_FOR_QUEUE).update(message="")
+    return True
+
+
+def dispatch_unsent(min_age_s: float = 5.0) -> int:
+    """Send the queued jobs whose task never reached the broker (it was down when they
+    were created); returns how many were sent. Workers call this every few seconds, so
+    such jobs start once the queue is back. Jobs younger than `min_age_s` are left to the
+    process that created them."""
+    cutoff = timezone.now() - timedelta(seconds=min_age_s)
+    unsent = Job.objects.filter(state=Job.State.QUEUED, celery_task_id="", created_at__lt=cutoff)
+    sent = 0
+    for job in unsent.order_by("created_at", "pk")[:100]:
+        queue = DEFAULT_QUEUE[job.kind]
+        if not send(job.pk, TASKS[(job.kind, queue)], queue):
+            break  # the broker is still out of reach: try again at the next round
+        sent += 1
+    return sent
+
+
+def time_limit_for(job: Job) -> int:
+    """Seconds a job may run before it is stopped (its soft limit; the worker process is
+    killed JOB_TIME_LIMIT_GRACE seconds later if it does not stop). Sized to the work:
+    a lecture's analysis grows with its length (LECTURE_MAX_SECONDS when not known yet)."""
+    if job.kind == Job.Kind.ANALYSIS:
+        from emotions.models import Lecture
+
+        lecture = Lecture.objects.filter(pk=job.params.get("lecture")).first()
+        seconds = (lecture.duration_s if lecture else None) or settings.LECTURE_MAX_SECONDS
+        extra = seconds * settings.JOB_TIME_LIMIT_ANALYSIS_PER_AUDIO_SECOND
+        return int(settings.JOB_TIME_LIMIT_ANALYSIS + extra)
+    return {
+        Job.Kind.DIAGNOSTIC: settings.JOB_TIME_LIMIT_DIAGNOSTIC,
+        Job.Kind.IMPORT: settings.JOB_TIME_LIMIT_IMPORT,
+        Job.Kind.TRAINING: settings.JOB_TIME_LIMIT_TRAINING,
+    }[job.kind]
+
+
+def time_limit_message(job: Job, limit_s: float) -> str:
+    """Why a job was stopped by its time limit, for its owner."""
+    now = timezone.now()
+    ran = (now - job.started_at).total_seconds() if job.started_at else limit_s
+    return (
+        f"Stopped after {_duration(ran)}: the time limit for a "
+        f"{job.get_kind_display().lower()} job like this one is {_duration(limit_s)}. "
+        "Try a smaller input, or ask an admin to raise the limit."
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 1)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{round(seconds / 60)} minutes"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60:02d} min"
 
 
 def start(job_id: int, worker: str, device: str) -> Job | None:
@@ -213,8 +329,8 @@ def fail(job_id: int, error: str) -> Job:
     return _finish(job_id, Job.State.FAILED, error=error[:5000], message=error[:500])
 
 
-def mark_cancelled(job_id: int) -> Job:
-    return _finish(job_id, Job.State.CANCELLED, message="Cancelled.")
+def mark_cancelled(job_id: int, message: str = "Cancelled.") -> Job:
+    return _finish(job_id, Job.State.CANCELLED, message=message)
 
 
 class RunningElsewhere(Exception):
@@ -309,14 +425,32 @@ def delete_job(job: Job) -> None:
     job.delete()
 
 
-def reap_stale_jobs() -> int:
-    """Fail running jobs whose worker stopped sending heartbeats; returns how many."""
+STALE_MESSAGE = "The worker running this job stopped responding; the job was stopped."
+LOST_MESSAGE = (
+    "The worker process running this job ended unexpectedly (it was killed, or ran out "
+    "of memory); the job was stopped. Try again; if it happens again, ask an admin."
+)
+
+
+def reap_stale_jobs(owner=None) -> int:
+    """Fail running jobs whose worker stopped sending heartbeats; returns how many.
+
+    Every worker runs this every few seconds (in its main process, never behind a job),
+    and the API runs it for the user who reads their jobs, so an orphan ends even when no
+    worker is left at all.
+    """
     limit = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT)
-    stale = list(
-        Job.objects.filter(state=Job.State.RUNNING, heartbeat_at__lt=limit).values_list(
-            "pk", flat=True
-        )
-    )
-    for job_id in stale:
-        fail(job_id, "The worker running this job stopped responding; the job was stopped.")
-    return len(stale)
+    stale = Job.objects.filter(state=Job.State.RUNNING, heartbeat_at__lt=limit)
+    if owner is not None:
+        stale = stale.filter(owner=owner)
+    ids = list(stale.values_list("pk", flat=True))
+    for job_id in ids:
+        fail(job_id, STALE_MESSAGE)
+    return len(ids)
+
+
+def fail_lost(job_id: int, error: str) -> None:
+    """Fail a job whose worker process is gone (killed by its hard time limit, by the
+    kernel, or crashed); a job already ended keeps its state."""
+    if Job.objects.filter(pk=job_id).exclude(state__in=Job.TERMINAL_STATES).exists():
+        fail(job_id, error)
