@@ -341,6 +341,55 @@ def split_blocks(
     return blocks
 
 
+@dataclass(frozen=True)
+class BlockBatch:
+    """Consecutive blocks of a recording: ``blocks[i]`` is block ``first + i``; ``samples``
+    counts the real (not zero-padded) samples in the batch, so the last block's true end
+    is known."""
+
+    first: int
+    blocks: np.ndarray  # (n, block_samples) float32, a fresh copy the caller may keep
+    samples: int
+
+
+def block_batches(
+    path: str | Path,
+    batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+    *,
+    first_batch_blocks: int | None = None,
+    block_samples: int = BLOCK_SAMPLES,
+    min_tail_fraction: float = MIN_TAIL_FRACTION,
+    sr: int = SAMPLE_RATE,
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+) -> Iterator[BlockBatch]:
+    """Stream ``path`` as :class:`BlockBatch` es: the one block iterator of the product.
+
+    The first batch holds ``first_batch_blocks`` (default ``batch_blocks``) so that a caller
+    can show first results early; every later batch but the last holds ``batch_blocks``;
+    the last one ends with the tail handled as in :func:`split_blocks`.
+    """
+    sizes = [first_batch_blocks or batch_blocks, batch_blocks]
+    if min(sizes) <= 0:
+        raise ValueError("batch_blocks must be positive")
+    size = sizes[0]
+    first = 0
+    carry = np.empty(0, dtype=np.float32)
+    for chunk in iter_decode(path, sr=sr, chunk_seconds=chunk_seconds):
+        carry = np.concatenate([carry, chunk]) if carry.size else chunk
+        start = 0
+        while carry.size - start >= size * block_samples:
+            take = size * block_samples
+            batch = carry[start : start + take].reshape(size, block_samples)
+            yield BlockBatch(first, batch.copy(), take)
+            first += size
+            start += take
+            size = batch_blocks
+        carry = carry[start:]
+    tail = split_blocks(carry, block_samples, min_tail_fraction)
+    if len(tail):
+        yield BlockBatch(first, tail.copy(), min(carry.size, tail.size))
+
+
 def iter_blocks(
     path: str | Path,
     batch_blocks: int = DEFAULT_BATCH_BLOCKS,
@@ -354,24 +403,17 @@ def iter_blocks(
     Every batch but the last holds exactly ``batch_blocks`` blocks; the last one ends with the
     tail handled as in :func:`split_blocks`, so concatenating the batches equals
     ``split_blocks(decode(path))``. Each yielded array is a fresh copy the caller may keep.
+    (:func:`block_batches` with only the index and the blocks.)
     """
-    if batch_blocks <= 0:
-        raise ValueError("batch_blocks must be positive")
-    per_batch = batch_blocks * block_samples
-    first = 0
-    carry = np.empty(0, dtype=np.float32)
-    for chunk in iter_decode(path, sr=sr, chunk_seconds=chunk_seconds):
-        carry = np.concatenate([carry, chunk]) if carry.size else chunk
-        start = 0
-        while carry.size - start >= per_batch:
-            batch = carry[start : start + per_batch].reshape(batch_blocks, block_samples)
-            yield first, batch.copy()
-            first += batch_blocks
-            start += per_batch
-        carry = carry[start:]
-    tail = split_blocks(carry, block_samples, min_tail_fraction)
-    if len(tail):
-        yield first, tail.copy()
+    for batch in block_batches(
+        path,
+        batch_blocks,
+        block_samples=block_samples,
+        min_tail_fraction=min_tail_fraction,
+        sr=sr,
+        chunk_seconds=chunk_seconds,
+    ):
+        yield batch.first, batch.blocks
 
 
 def block_start_s(index: int, block_samples: int = BLOCK_SAMPLES, sr: int = SAMPLE_RATE) -> float:

@@ -32,6 +32,10 @@ MIN_SAMPLE_RATE = 4000
 NO_SPEECH_MESSAGE = (
     "No speech found: every second is silent (below {threshold:.0f} dBFS). Was the microphone on?"
 )
+NOISE_ONLY_MESSAGE = (
+    "No speech found: the recording holds sound ({seconds:.0f} s) but the voice-activity "
+    "detector heard no speech in it. Is this the right file?"
+)
 
 
 def create_lecture(
@@ -139,7 +143,6 @@ def analyse(job: Job, reporter: jobs.Reporter) -> dict:
     lecture = Lecture.objects.select_related("model").get(pk=job.params["lecture"])
     if lecture.model is None:
         raise ServiceError(NO_MODEL_MESSAGE)
-    classifier = _classifier(lecture.model)
     # A retried task starts over instead of duplicating rows.
     Segment.objects.filter(lecture=lecture).delete()
     results = []
@@ -153,6 +156,8 @@ def analyse(job: Job, reporter: jobs.Reporter) -> dict:
             raise ServiceError(_too_short(info.duration_s))
         total = max(info.duration_s, 1e-6)
         Lecture.objects.filter(pk=lecture.pk).update(duration_s=info.duration_s)
+        # after the cheap checks: a model without an export is exported on this recording
+        classifier = _classifier(lecture.model, path)
         try:
             for batch, seconds in _classify(path, classifier):
                 if seconds > settings.LECTURE_MAX_SECONDS + BLOCK_SECONDS:
@@ -180,12 +185,17 @@ def analyse(job: Job, reporter: jobs.Reporter) -> dict:
         Segment.objects.filter(lecture=lecture).delete()
         raise ServiceError(_too_short(results[-1].end_s))
     summary = summarize(results, classifier.labels)
+    # which runtime and precision produced this report ("onnxruntime int8", "torch fp32 cuda")
+    summary["runtime"] = classifier.runtime
     Lecture.objects.filter(pk=lecture.pk).update(summary=summary, duration_s=summary["duration_s"])
     result = {"lecture": lecture.pk, "segments": len(results), "summary": summary}
     if not summary["speech_s"]:
         # Pure silence is a result, not an error: the report shows every second as silent,
         # and the job's message tells the teacher why there are no emotions.
-        result["message"] = NO_SPEECH_MESSAGE.format(threshold=audio.SILENCE_THRESHOLD_DBFS)
+        if summary.get("no_speech_s"):
+            result["message"] = NOISE_ONLY_MESSAGE.format(seconds=summary["no_speech_s"])
+        else:
+            result["message"] = NO_SPEECH_MESSAGE.format(threshold=audio.SILENCE_THRESHOLD_DBFS)
     return result
 
 
@@ -199,21 +209,20 @@ def _too_short(seconds: float) -> str:
 def _classify(path, classifier):
     from emotions.ser.inference import classify_file
 
-    return classify_file(path, classifier)
+    return classify_file(path, classifier, vad=settings.ANALYSIS_VAD)
 
 
 _classifiers: dict[tuple[int, str], object] = {}
 
 
-def _classifier(model: EmotionModel):
+def _classifier(model: EmotionModel, recording):
     """The model loaded once per worker process (weights are immutable per version)."""
-    from emotions.ser.inference import Classifier
+    from emotions.services.inference import classifier_for
 
     key = (model.pk, model.weights.name)
     if key not in _classifiers:
-        with local_copy(model.weights) as path:
-            _classifiers.clear()  # one model in memory at a time
-            _classifiers[key] = Classifier.from_checkpoint(path)
+        _classifiers.clear()  # one model in memory at a time
+        _classifiers[key] = classifier_for(model, recording)
     return _classifiers[key]
 
 

@@ -6,7 +6,6 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from emotions.models import EmotionModel
-from emotions.services.files import local_copy
 
 
 class Command(BaseCommand):
@@ -18,13 +17,16 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, help="where to write segments (default FILE.csv)")
 
     def handle(self, *args, **options):
-        from emotions.ser import audio
-        from emotions.ser.inference import Classifier, classify_file
-        from emotions.ser.report import summarize, write_segments_csv
-
         path: Path = options["file"]
-        if not path.is_file():
+        if not path.is_file():  # say so before importing the audio and model code
             raise CommandError(f"{path} is not a file.")
+        from django.conf import settings
+
+        from emotions.ser import audio
+        from emotions.ser.inference import classify_file
+        from emotions.ser.report import summarize, write_segments_csv
+        from emotions.services.inference import classifier_for
+
         models = EmotionModel.objects.all()
         model = (
             models.filter(pk=options["model"]).first()
@@ -33,13 +35,12 @@ class Command(BaseCommand):
         )
         if model is None:
             raise CommandError("No such model: train one first, or mark one active in the admin.")
-        with local_copy(model.weights) as weights:
-            classifier = Classifier.from_checkpoint(weights)
         try:
             total = audio.probe(path).duration_s
+            classifier = classifier_for(model, path)
             segments = []
             with tqdm(total=round(total, 1), unit="s", desc=path.name) as bar:
-                for batch, seconds in classify_file(path, classifier):
+                for batch, seconds in classify_file(path, classifier, vad=settings.ANALYSIS_VAD):
                     segments.extend(batch)
                     bar.update(round(seconds, 1) - bar.n)
         except audio.AudioDecodeError as exc:
@@ -49,9 +50,11 @@ class Command(BaseCommand):
             write_segments_csv(fh, segments, classifier.labels)
         summary = summarize(segments, classifier.labels)
         self.stdout.write(f"Model: {model} — {model.provenance or 'provenance unknown'}")
+        self.stdout.write(f"Runtime: {classifier.runtime}")
         self.stdout.write(
             f"{summary['duration_s']:.1f} s, {summary['speech_s']:.0f} s speech, "
-            f"{summary['silence_s']:.0f} s silence; dominant: {summary['dominant'] or '—'}"
+            f"{summary['silence_s']:.0f} s silence, {summary.get('no_speech_s', 0):.0f} s without "
+            f"speech; dominant: {summary['dominant'] or '—'}"
         )
         for label, share in summary["shares"].items():
             self.stdout.write(f"  {label:12s} {100 * share:5.1f} %")
