@@ -137,8 +137,9 @@ def wait(predicate, timeout: float, what: str):
 @pytest.mark.django_db(transaction=True)
 def test_redis_restart_mid_job(live_env, logs_dir, make_user, tmp_path):
     """Redis dies while a job runs and comes back empty: the running job still ends, a job
-    started while Redis is down fails with a reason (never stays queued), /healthz says
-    what is wrong and then recovers, and new jobs and WebSockets work again."""
+    asked for while Redis is down is kept queued with a message and runs once Redis is
+    back, /healthz says what is wrong and then recovers (the worker announced again, with
+    its queues), and new jobs and WebSockets work again."""
     port = _free_port()
     url = f"redis://127.0.0.1:{port}/0"
     redis_proc = start_redis(port, tmp_path)
@@ -159,14 +160,14 @@ def test_redis_restart_mid_job(live_env, logs_dir, make_user, tmp_path):
             down_at = time.monotonic()
             health = http.get(f"{site.url}/healthz", timeout=30)
             assert health.status_code == 503 and not health.json()["checks"]["redis"]["ok"]
-            # A job asked for now cannot be queued: it fails at once, saying why.
+            # A job asked for now cannot be sent yet: it waits, saying why, nothing lost.
             started = time.monotonic()
-            orphan = http.post(f"{site.url}/api/jobs/", json=start, timeout=60)
-            assert orphan.status_code == 201, orphan.text
+            waiting = http.post(f"{site.url}/api/jobs/", json={"steps": 2, "delay": 0.1})
+            assert waiting.status_code == 201, waiting.text
             assert time.monotonic() - started < 10
-            refused = job_state(http, site.url, orphan.json()["id"])
-            assert refused["state"] == "failed", refused
-            assert "Could not reach the job queue" in refused["error"], refused
+            unsent = job_state(http, site.url, waiting.json()["id"])
+            assert unsent["state"] == "queued", unsent
+            assert unsent["message"].startswith("Waiting for the job queue"), unsent
 
             redis_proc = start_redis(port, tmp_path)  # back, and empty
             back_at = time.monotonic()
@@ -176,6 +177,19 @@ def test_redis_restart_mid_job(live_env, logs_dir, make_user, tmp_path):
 
             wait(lambda: http.get(f"{site.url}/healthz", timeout=30).status_code == 200, 60,
                  "/healthz healthy again")  # fmt: skip
+
+            def knows_queues() -> bool:
+                checks = http.get(f"{site.url}/healthz", timeout=30).json()["checks"]
+                workers = checks["workers"]["workers"]
+                return (
+                    bool(workers)
+                    and "warning" not in checks["workers"]
+                    and all(set(w["queues"]) == {"cpu", "gpu"} for w in workers)
+                )
+
+            wait(knows_queues, 60, "/healthz knowing the worker's queues again")
+            sent = wait(lambda: ended(http, site.url, waiting.json()["id"]), 90, "sent job ran")
+            assert sent["state"] == "succeeded", sent
             print(
                 f"\nRedis down {back_at - down_at:.1f} s; the running job ended "
                 f"{finished['state']} {ended_at - back_at:.1f} s after; healthy again after "
