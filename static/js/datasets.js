@@ -1,50 +1,21 @@
 // Dataset import: the archive (or, for staff, a server folder) goes to the API with an
 // upload progress bar; then the import job's progress arrives over the live socket.
-import { csrfToken, liveSocket, renderJob } from "./live.js";
-
-// A drop zone that also opens the file chooser from the keyboard.
-export function setupDropzone(zone, input, onFiles) {
-  input.addEventListener("change", () => onFiles(Array.from(input.files)));
-  zone.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
-  });
-  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    zone.classList.remove("over");
-    onFiles(Array.from(e.dataTransfer.files));
-  });
-}
-
-// POST a FormData with upload progress; resolves {ok, status, body, detail}.
-export function postForm(url, data, onProgress) {
-  return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", url);
-    xhr.setRequestHeader("X-CSRFToken", csrfToken());
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); });
-    xhr.addEventListener("load", () => {
-      let body = null;
-      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      const ok = xhr.status >= 200 && xhr.status < 300;
-      const detail = body && (body.detail || Object.entries(body).map(([k, v]) => `${k}: ${[v].flat().join(" ")}`).join("; "));
-      resolve({ ok, status: xhr.status, body, detail: ok ? "" : (detail || `the server answered ${xhr.status}`) });
-    });
-    xhr.addEventListener("error", () => resolve({ ok: false, status: 0, body: null, detail: "the connection failed; please try again" }));
-    xhr.send(data);
-  });
-}
+// The archive's size and type are checked before sending; refusals appear inline.
+import { h, setChildren, showAlert } from "./dom.js";
+import { liveSocket, renderJob } from "./live.js";
+import { maxBytes, postForm, screenFiles, setupDropzone } from "./uploads.js";
 
 const form = document.getElementById("import-form");
 if (form) {
   const input = document.getElementById("id_file");
   const zone = document.getElementById("archive-drop");
+  const refusals = document.getElementById("archive-refusals");
   const layout = document.getElementById("id_layout");
   const directory = document.getElementById("id_directory");
   const button = document.getElementById("import-button");
   const status = document.getElementById("import-status");
+  const hint = zone.querySelector("p").textContent;
+  const checks = { limit: maxBytes(zone), accept: input.accept, kind: "a zip or tar archive" };
   let archive = null;
 
   const showOptions = () => form.querySelectorAll("[data-layouts]").forEach((el) => {
@@ -54,43 +25,42 @@ if (form) {
   showOptions();
 
   setupDropzone(zone, input, (files) => {
-    archive = files[0] || null;
+    archive = screenFiles(files.slice(0, 1), refusals, checks)[0] || null;
     zone.querySelector("p").textContent = archive
       ? `Chosen: ${archive.name} (${(archive.size / 1e6).toFixed(1)} MB)`
-      : "Drop the corpus as one archive here, or press Enter to choose it.";
+      : hint;
   });
 
   const showJob = (dataset) => {
     const job = dataset.import_job;
-    status.innerHTML = `
-      <div class="card" data-live-job="${job.id}">
-        <p>Import: <span data-field="state"></span> <span data-field="message"></span></p>
-        <progress data-field="progress" max="1" value="0" aria-label="Import progress"></progress>
-        <p data-field="error" class="error" role="alert" hidden></p>
-        <p><a href="/datasets/${dataset.id}/">Open the dataset</a></p>
-      </div>`;
-    renderJob(status.firstElementChild, job);
+    const card = h("div", { class: "card", dataset: { liveJob: Number(job.id) } },
+      h("p", {}, "Import: ", h("span", { dataset: { field: "state" } }), " ", h("span", { dataset: { field: "message" } })),
+      h("progress", { dataset: { field: "progress" }, max: 1, value: 0, "aria-label": "Import progress" }),
+      h("p", { dataset: { field: "error" }, class: "error", role: "alert", hidden: true }),
+      h("p", {}, h("a", { href: `/datasets/${Number(dataset.id)}/` }, "Open the dataset")));
+    setChildren(status, card);
+    renderJob(card, job);
     liveSocket().subscribe(job.id);
   };
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const fromFolder = directory && directory.value.trim();
-    if (!archive && !fromFolder) { status.textContent = "Choose an archive first."; return; }
+    if (!archive && !fromFolder) {
+      if (!refusals.childElementCount) showAlert(refusals, "Choose an archive first.");
+      return;
+    }
     const data = new FormData(form);
     data.delete("file");
     if (archive && !fromFolder) data.set("file", archive);
     if (!fromFolder) data.delete("directory");
     button.disabled = true; // one click, one import
-    status.innerHTML = '<label for="archive-upload">Uploading</label> <progress id="archive-upload" max="1" value="0"></progress>';
-    const bar = status.querySelector("progress");
+    refusals.replaceChildren();
+    const bar = h("progress", { id: "archive-upload", max: 1, value: 0 });
+    setChildren(status, h("label", { for: "archive-upload" }, "Uploading"), " ", bar);
     const answer = await postForm(form.dataset.url, data, (f) => { bar.value = f; });
     button.disabled = false;
-    if (answer.ok) {
-      showJob(answer.body);
-    } else {
-      status.innerHTML = '<p class="error" role="alert"></p>';
-      status.firstElementChild.textContent = `Not accepted: ${answer.detail}`;
-    }
+    if (answer.ok) showJob(answer.body);
+    else showAlert(status, `Not accepted: ${answer.detail}`);
   });
 }

@@ -118,7 +118,11 @@ function setupJobViews(socket) {
   document.querySelectorAll("[data-live-job]").forEach((el) => {
     const id = Number(el.dataset.liveJob);
     socket.subscribe(id);
-    socket.onReconnect.add(async () => renderJob(el, await api(`/api/jobs/${id}/`)));
+    // A shared object's page may show a job of its owner's that this user cannot read.
+    socket.onReconnect.add(async () => {
+      const job = await api(`/api/jobs/${id}/`).catch(() => null);
+      if (job) renderJob(el, job);
+    });
   });
   socket.onReconnect.add(async () => {
     for (const row of rows()) {

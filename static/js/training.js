@@ -1,6 +1,7 @@
 // Training pages: the Train form (one submit per click, notices that follow the choices),
 // a run's live page (progress details and epoch curves from the WebSocket "epoch" events,
 // caught up from the API after every (re)connect), and confirmations on the models page.
+import { h } from "./dom.js";
 import { api, liveSocket } from "./live.js";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -116,9 +117,9 @@ function drawCurves(canvas, history, key, { fromZero = false, unit = "", finishe
 function historyRows(history) {
   const pct = (v) => (v == null ? "" : `${(100 * v).toFixed(1)} %`);
   const num = (v) => (v == null ? "" : Number(v).toFixed(4));
-  return history.map((e) => `<tr><td>${e.fold || 1}</td><td>${e.epoch}</td><td>${num(e.loss)}</td>
-    <td>${pct(e.accuracy)}</td><td>${num(e.val_loss)}</td><td>${pct(e.val_accuracy)}</td>
-    <td>${e.seconds == null ? "" : Number(e.seconds).toFixed(1)}</td></tr>`).join("");
+  const secs = (v) => (v == null ? "" : Number(v).toFixed(1));
+  return history.map((e) => h("tr", {}, ...[e.fold || 1, e.epoch, num(e.loss), pct(e.accuracy),
+    num(e.val_loss), pct(e.val_accuracy), secs(e.seconds)].map((cell) => h("td", {}, cell))));
 }
 
 function setupRunPage(root) {
@@ -142,7 +143,7 @@ function setupRunPage(root) {
       const list = history();
       drawCurves(lossCanvas, list, "loss", { finished });
       drawCurves(accuracyCanvas, list, "accuracy", { fromZero: true, unit: "%", finished });
-      table.innerHTML = historyRows(list);
+      table.replaceChildren(...historyRows(list));
     });
   }
   function add(entries) {

@@ -1,68 +1,60 @@
 // Upload one or many recordings with a progress bar each; then open the report.
-import { csrfToken } from "./live.js";
+// Size and type are checked before anything is sent: a file over the limit or of the
+// wrong kind is refused here, inline, instead of after minutes of uploading.
+import { h, setChildren, showAlert } from "./dom.js";
+import { maxBytes, postForm, screenFiles, setupDropzone } from "./uploads.js";
 
 const form = document.getElementById("upload-form");
 if (form) {
   const input = document.getElementById("id_files");
   const zone = document.getElementById("dropzone");
+  const refusals = document.getElementById("upload-refusals");
   const list = document.getElementById("upload-progress");
   const button = document.getElementById("upload-button");
+  const hint = zone.querySelector("p").textContent;
+  const checks = { limit: maxBytes(zone), accept: input.accept, kind: "an audio or video recording" };
   let files = [];
-  const setFiles = (chosen) => {
-    files = Array.from(chosen);
+
+  setupDropzone(zone, input, (chosen) => {
+    files = screenFiles(chosen, refusals, checks);
     zone.querySelector("p").textContent = files.length
       ? `${files.length} file(s) chosen: ${files.map((f) => f.name).join(", ")}`
-      : "Drop recordings here, or press Enter to choose files.";
-  };
-  input.addEventListener("change", () => setFiles(input.files));
-  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); } });
-  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); setFiles(e.dataTransfer.files); });
+      : hint;
+  });
 
-  const uploadOne = (file) => new Promise((resolve) => {
-    const item = document.createElement("li");
-    item.innerHTML = `<span></span> <progress max="1" value="0" aria-label="Upload of ${file.name}"></progress> <span class="status"></span>`;
-    item.firstElementChild.textContent = file.name;
-    list.append(item);
-    const bar = item.querySelector("progress");
-    const status = item.querySelector(".status");
+  const uploadOne = async (file) => {
+    const bar = h("progress", { max: 1, value: 0, "aria-label": `Upload of ${file.name}` });
+    const status = h("span", { class: "status" });
+    list.append(h("li", {}, h("span", {}, file.name), " ", bar, " ", status));
     const data = new FormData(form);
     data.delete("file");
     data.set("file", file);
     if (!data.get("title")) data.delete("title");
     if (!data.get("recorded_on")) data.delete("recorded_on");
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", form.dataset.uploadUrl);
-    xhr.setRequestHeader("X-CSRFToken", csrfToken());
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; });
-    xhr.addEventListener("load", () => {
-      let body = null;
-      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      if (xhr.status === 201) {
-        bar.value = 1;
-        status.innerHTML = `uploaded — <a href="/lectures/${body.id}/">open the report</a>`;
-        resolve(body);
-      } else {
-        const detail = body && (body.detail || Object.values(body).flat().join(" "));
-        status.textContent = `not accepted: ${detail || `the server answered ${xhr.status}`}`;
-        status.classList.add("error");
-        resolve(null);
-      }
-    });
-    xhr.addEventListener("error", () => { status.textContent = "the connection failed; please try again"; resolve(null); });
-    xhr.send(data);
-  });
+    const answer = await postForm(form.dataset.uploadUrl, data, (f) => { bar.value = f; });
+    if (answer.ok) {
+      bar.value = 1;
+      setChildren(status, "uploaded — ", h("a", { href: `/lectures/${Number(answer.body.id)}/` }, "open the report"));
+      return answer.body;
+    }
+    status.textContent = `not accepted: ${answer.detail}`;
+    status.classList.add("error");
+    status.setAttribute("role", "alert");
+    return null;
+  };
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (!files.length) { alert("Choose one or more recordings first."); return; }
+    if (!files.length) {
+      // Refusals already on screen say why nothing is chosen; otherwise ask for a file.
+      if (!refusals.childElementCount) showAlert(refusals, "Choose one or more recordings first.");
+      return;
+    }
     button.disabled = true;
     const done = [];
     for (const file of files) done.push(await uploadOne(file));
     button.disabled = false;
     const ok = done.filter(Boolean);
-    if (files.length === 1 && ok.length === 1) location.href = `/lectures/${ok[0].id}/`;
+    if (files.length === 1 && ok.length === 1) location.href = `/lectures/${Number(ok[0].id)}/`;
   });
 }

@@ -2,6 +2,8 @@
 
 Every page a test opens is watched: an error in its JavaScript console (or an uncaught
 exception) fails the test, unless the test said it expects it (``console_errors.allow``).
+A Content-Security-Policy violation (an inline script, handler or style, a foreign
+source) always fails it: no test can allow one.
 """
 
 import os
@@ -24,9 +26,34 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 800}
 
 
+def _wait_for_function(page, expression: str, *, arg=None, timeout=None, polling=None):
+    """Page.wait_for_function without eval in the page.
+
+    Playwright's own version polls with ``eval`` inside the page, which the site's CSP
+    (no 'unsafe-eval') refuses after the first try; ``evaluate`` goes through the
+    DevTools protocol, which the page's CSP does not govern. Same arguments and result.
+    """
+    import time
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    deadline = time.monotonic() + (30_000 if timeout is None else timeout) / 1000
+    while True:
+        # An expression, or a function called with `arg`: evaluate decides, as Playwright's does.
+        handle = page.evaluate_handle(expression, arg)
+        if handle.json_value():
+            return handle
+        handle.dispose()
+        if timeout != 0 and time.monotonic() > deadline:
+            raise PlaywrightTimeoutError(f"wait_for_function: still false: {expression}")
+        page.wait_for_timeout(polling if isinstance(polling, (int, float)) else 50)
+
+
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Page, sync_playwright
+
+    Page.wait_for_function = _wait_for_function  # CSP-safe for every test's pages
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     assert executable, "Chromium is missing: `make test` installs the distribution's package"
@@ -39,14 +66,29 @@ def browser():
         browser.close()
 
 
+# Runs in every page before its own scripts (Playwright's init scripts are not subject to
+# the page's CSP): each violation the browser reports is written to the console, where
+# ConsoleErrors picks it up, whatever the browser's own wording of its "Refused to" line.
+CSP_WATCH_JS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile || location.href}:${e.lineNumber}`;
+  console.error(`CSP violation: ${e.effectiveDirective || e.violatedDirective} refused `
+    + `${e.blockedURI || "inline"} (${where}) ${e.sample || ""}`);
+}, true);
+"""
+CSP_MESSAGE = re.compile(r"^CSP violation:|Content Security Policy")
+
+
 class ConsoleErrors:
     """Console errors and uncaught exceptions of every page in the watched contexts."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
         self.allowed: list[re.Pattern] = []
+        self.violations: list[str] = []
 
     def watch(self, context) -> None:
+        context.add_init_script(CSP_WATCH_JS)
         context.on("console", self._console)
         context.on("weberror", lambda err: self.errors.append(f"uncaught: {err.error}"))
 
@@ -54,13 +96,17 @@ class ConsoleErrors:
         if msg.type == "error":
             where = msg.location.get("url", "") if msg.location else ""
             self.errors.append(f"{msg.text} ({where})")
+            if CSP_MESSAGE.search(msg.text):
+                self.violations.append(f"{msg.text} ({where})")
 
     def allow(self, pattern: str) -> None:
         """Expect console errors matching ``pattern`` (e.g. the 404 a test asks for)."""
         self.allowed.append(re.compile(pattern))
 
     def unexpected(self) -> list[str]:
-        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+        allowed = [e for e in self.errors if any(p.search(e) for p in self.allowed)]
+        # A CSP violation is never expected, whatever a test allowed.
+        return [e for e in self.errors if e not in allowed or e in self.violations]
 
 
 @pytest.fixture

@@ -1,0 +1,304 @@
+"""Nothing a user types runs in another user's browser.
+
+User A ("mallory") fills every field a user controls with a hostile string: a dataset
+imported from a CSV manifest through the real API and worker (labels, speakers, genders,
+file names, name, notes), a noise recording (name, file name), a shared model whose
+labels are hostile (saved as a training run would), a training run (name, test speakers,
+curves, confusion matrix), a job whose message and error echo hostile text, and a
+lecture (title, course, file name) analysed with that model. User B ("bob") uploads a
+lecture analysed with A's shared model, so A's labels reach B's report.
+
+Then A, B and staff walk every page the resolver knows (filled in with these objects;
+staff also walks the admin, where everything is shown), and the browser API pages. On
+every page: no script ran (window.__pwned unset, no dialog opened), no element carries
+an inline handler, no inline script or javascript: link was made from data, and the
+browser reported no Content-Security-Policy violation (the page fixtures fail on one).
+The hostile strings are shown as text where the pages show those fields.
+"""
+
+import csv
+import io
+import re
+import zipfile
+
+import pytest
+
+from emotions.models import EmotionModel, Job, TrainingRun, Visibility
+from tests.hardening import inputs as make
+from tests.hardening.test_authorization import url_patterns
+from tests.live import TERMINAL, wait_for_state
+
+pytestmark = [pytest.mark.browser, pytest.mark.live, pytest.mark.django_db(transaction=True)]
+
+IMG = "<img src=x onerror=window.__pwned=1>"
+SVG = '"><svg onload=window.__pwned=1>'
+SCRIPT = "</script><script>window.__pwned=1</script>"
+ALERT = "'><img src=x onerror=alert(1)>"
+JS_URL = "javascript:window.__pwned=1"
+# Four classes, as the tiny network has: the labels of the shared model and the dataset.
+LABELS = [IMG, SVG, SCRIPT, ALERT]
+HOSTILE = [IMG, SVG, SCRIPT, ALERT, JS_URL]
+
+# After each page has loaded: what a successful injection would have left behind.
+INJECTED_JS = """() => {
+  const handlers = [...document.querySelectorAll('*')].flatMap((el) =>
+    [...el.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${el.tagName} ${a.name}`));
+  const scripts = [...document.scripts].filter((s) => !s.src && (!s.type || /javascript|module/
+    .test(s.type))).map((s) => s.textContent.slice(0, 80));
+  const links = [...document.querySelectorAll('[href], [src], [action], [formaction]')]
+    .map((el) => el.getAttribute('href') || el.getAttribute('src') || el.getAttribute('action')
+      || el.getAttribute('formaction'))
+    .filter((u) => /^\\s*javascript:/i.test(u || ''));
+  return {pwned: window.__pwned === undefined ? null : String(window.__pwned),
+          handlers, scripts, links};
+}"""
+# Parts of a URL pattern the walk fills in; anything else is left out (and listed).
+CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+REGEX_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+# Not pages: logging out would end the walk, media and downloads are not HTML.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+SKIP = re.compile(r"logout|/audio$|\.png$|\.pdf$|\.json$|/csv/$|/jsi18n/|/autocomplete/|^/admin/r/")
+
+
+def _manifest_zip() -> bytes:
+    """A manifest corpus: every label, speaker, gender and one file name hostile."""
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["path", "label", "speaker", "group", "gender"])
+    files = {}
+    for i, label in enumerate(LABELS):
+        name = f"{SVG}.wav" if i == 0 else f"clip{i}.wav"
+        writer.writerow([name, label, HOSTILE[(i + 1) % len(HOSTILE)], IMG, SCRIPT])
+        files[name] = make.valid_wav(1.2)
+    files["manifest.csv"] = rows.getvalue().encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _hostile_model(owner, tmp_path) -> EmotionModel:
+    """A shared, active model whose labels are the hostile strings (a real tiny network)."""
+    from django.core.files import File
+
+    from emotions.ser import networks
+
+    path = tmp_path / "hostile.pt"
+    net = networks.build_network("mobilenet_v3_small", len(LABELS), pretrained=False, seed=1)
+    networks.save_checkpoint(net, path, {"labels": LABELS})
+    model = EmotionModel(
+        owner=owner, name=SVG, backbone="mobilenet_v3_small", labels=LABELS, provenance=IMG,
+        pretrained=False, is_active=True, visibility=Visibility.SHARED,
+        metrics={"clean": {"f1_weighted": 0.5, "accuracy": 0.5}},
+    )  # fmt: skip
+    with open(path, "rb") as fh:
+        model.weights.save("hostile.pt", File(fh), save=False)
+    model.save()
+    return model
+
+
+def _upload_lecture(http, url: str, model_id: int, title: str, filename: str) -> dict:
+    answer = http.post(
+        f"{url}/api/lectures/",
+        files={"file": (filename, make.valid_wav(3.0), "audio/wav")},
+        data={"title": title, "course": IMG, "model": model_id},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+@pytest.fixture
+def world(make_user, login_as, live_url, celery_worker, tmp_path):
+    """A's hostile objects (through the API and the worker where users make them)."""
+    mallory = make_user("mallory")
+    make_user("bob")
+    make_user("root", is_staff=True, is_superuser=True)
+    a, b, root = login_as("mallory"), login_as("bob"), login_as("root")
+    fields = {"layout": "manifest", "name": SCRIPT, "description": IMG, "visibility": "shared"}
+    answer = a.post(
+        f"{live_url}/api/datasets/",
+        files={"file": (f"{IMG}.zip", _manifest_zip(), "application/zip")},
+        data=fields,
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    dataset = answer.json()
+    noise = a.post(
+        f"{live_url}/api/noise/",
+        files={"file": (f"{SVG}.wav", make.valid_wav(2.0), "audio/wav")},
+        data={"name": ALERT, "visibility": "shared"},
+        timeout=60,
+    )
+    assert noise.status_code == 201, noise.text
+    model = _hostile_model(mallory, tmp_path)
+    mine = _upload_lecture(a, live_url, model.pk, SVG, f"{IMG}.wav")
+    theirs = _upload_lecture(b, live_url, model.pk, SCRIPT, f"{SVG}.wav")
+    jobs = [dataset["import_job"]["id"], mine["job"]["id"], theirs["job"]["id"]]
+    for http, job_id in zip((a, a, b), jobs, strict=True):
+        state = wait_for_state(http, live_url, job_id, TERMINAL, timeout=120)["state"]
+        assert state == "succeeded", f"job {job_id}: {state}"
+    # What the worker would write on a failure that echoes user text, and a finished run.
+    failed = Job.objects.create(
+        owner=mallory, kind=Job.Kind.IMPORT, state=Job.State.FAILED, message=SVG, error=IMG
+    )
+    clean = {
+        "accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "uar": 0.5,
+        "labels": LABELS, "n": 16, "confusion_matrix": [[1, 1, 1, 1]] * 4,
+    }  # fmt: skip
+    run = TrainingRun.objects.create(
+        owner=mallory, name=SCRIPT, dataset_id=dataset["id"], model=model, snrs=[15.0],
+        config={"backbone": "mobilenet_v3_small", "epochs": 1}, metrics={"clean": clean},
+        split={"test_speakers": [IMG, JS_URL], "fingerprint": "0" * 12},
+        history=[{"epoch": 1, "fold": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.2,
+                  "val_accuracy": 0.4, "seconds": 1.0}],
+        job=Job.objects.create(
+            owner=mallory, kind=Job.Kind.TRAINING, state=Job.State.SUCCEEDED, message=ALERT
+        ),
+    )  # fmt: skip
+    run.train_noises.add(noise.json()["id"])
+    return {
+        "http": {"mallory": a, "bob": b, "root": root},
+        "mallory": {
+            "job_id": failed.pk,
+            "lecture_id": mine["id"],
+            "dataset_id": dataset["id"],
+            "profile_id": noise.json()["id"],
+            "run_id": run.pk,
+            "model_id": model.pk,
+        },
+        "bob": {
+            "job_id": theirs["job"]["id"],
+            "lecture_id": theirs["id"],
+            "dataset_id": dataset["id"],
+            "profile_id": noise.json()["id"],
+            "run_id": run.pk,
+            "model_id": model.pk,
+        },
+        "admin": {
+            "job": failed.pk,
+            "dataset": dataset["id"],
+            "noiseprofile": noise.json()["id"],
+            "utterance": _first_utterance(dataset["id"]),
+        },
+        "api_pk": {
+            "jobs": failed.pk,
+            "lectures": mine["id"],
+            "datasets": dataset["id"],
+            "imports": dataset["import_job"]["id"],
+            "noise": noise.json()["id"],
+            "training-runs": run.pk,
+            "models": model.pk,
+            "utterances": _first_utterance(dataset["id"]),
+        },
+    }
+
+
+def _first_utterance(dataset_id: int) -> int:
+    from emotions.models import Utterance
+
+    return Utterance.objects.filter(dataset_id=dataset_id).order_by("pk").first().pk
+
+
+def pages_for(world: dict, who: str) -> list[str]:
+    """Every GET route of the URL conf, filled in with what `who` may look at."""
+    values = world["mallory" if who == "root" else who]
+    paths = []
+    for parts in url_patterns():
+        route = "/" + "".join(p.removeprefix("^").removesuffix("$") for p in parts)
+        names = REGEX_GROUP.findall(route) + CONVERTER.findall(REGEX_GROUP.sub("", route))
+        if "format" in names or SKIP.search(route):
+            continue
+        area = route.strip("/").split("/")[0]
+        if area == "admin" and who != "root":
+            continue
+        if area == "api" and who == "root":
+            continue  # the API pages are walked as A and B; staff walks the admin instead
+        fill = {}
+        for name in names:
+            if name in values:
+                fill[name] = values[name]
+            elif name == "pk" and area == "api":
+                fill[name] = world["api_pk"][route.strip("/").split("/")[1]]
+            elif name == "object_id" and area == "admin":
+                key = route.strip("/").split("/")[2]
+                if key not in world["admin"]:
+                    break
+                fill[name] = world["admin"][key]
+            elif name == "app_label":
+                fill[name] = "emotions"
+            else:
+                break
+        else:
+            path = REGEX_GROUP.sub(lambda m, v=fill: str(v[m[1]]), route)
+            paths.append(CONVERTER.sub(lambda m, v=fill: str(v[m[1]]), path))
+    return sorted(set(paths))
+
+
+def html_pages(http, live_url: str, paths: list[str]) -> list[str]:
+    """The paths that answer this user with an HTML page (downloads, media and empty
+    refusals are not pages), asked as a browser asks."""
+    pages = []
+    for path in paths:
+        with http.get(live_url + path, headers={"Accept": BROWSER_ACCEPT}, stream=True) as answer:
+            kind = answer.headers.get("content-type") or ""
+            saved = "attachment" in answer.headers.get("content-disposition", "")
+            # An empty refusal (GET on a POST-only URL) is no page either.
+            if "text/html" in kind and not saved and answer.content.strip():
+                pages.append(path)
+    return pages
+
+
+def walk(page, live_url: str, paths: list[str], dialogs: list[str]) -> dict[str, str]:
+    """Open each page; the text of every page, by path; fails on any sign of a script."""
+    texts = {}
+    problems = []
+    for path in paths:
+        answer = page.goto(live_url + path, wait_until="load")
+        if path.startswith("/lectures/") and answer.ok and path.count("/") == 3:
+            # The report draws its segments after fetching them: wait until it has.
+            page.wait_for_function("document.querySelectorAll('#segments tbody tr').length > 0")
+        found = page.evaluate(INJECTED_JS)
+        bad = {k: v for k, v in found.items() if v}
+        if bad:
+            problems.append(f"{path}: {bad}")
+        # All text, the folded-away parts (<details>) included; markup is not text.
+        texts[path] = page.text_content("body")
+    assert not dialogs, f"dialogs opened: {dialogs}"
+    assert not problems, "\n".join(problems)
+    return texts
+
+
+def test_hostile_strings_stay_text_for_every_viewer(world, page_for, live_url, console_errors):
+    # Refused pages (another user's object, a POST-only URL, a run without predictions)
+    # log their status: expected.
+    console_errors.allow(r"status of 40[3459]")
+    seen = {}
+    for who in ("bob", "mallory", "root"):
+        page = page_for(who)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d, dialogs=dialogs: (dialogs.append(d.message), d.dismiss()))
+        paths = html_pages(world["http"][who], live_url, pages_for(world, who))
+        assert len(paths) > 15, paths
+        seen[who] = walk(page, live_url, paths, dialogs)
+        page.context.close()
+
+    ids = world["bob"]
+    bob = seen["bob"]
+    # B sees A's shared dataset (name, labels, speakers), noise and model as text.
+    assert SCRIPT in bob["/datasets/"] and IMG in bob["/datasets/"]
+    detail = bob[f"/datasets/{ids['dataset_id']}/"]
+    assert all(label in detail for label in LABELS) and JS_URL in detail
+    assert ALERT in bob["/noise/"] and ALERT in bob[f"/noise/{ids['profile_id']}/"]
+    assert SVG in bob["/models/"] and ALERT in bob["/models/"]
+    # B's own report, analysed with A's model: A's labels, as text.
+    report = bob[f"/lectures/{ids['lecture_id']}/"]
+    assert SCRIPT in report and all(label in report for label in LABELS)
+    mallory = seen["mallory"]
+    assert SVG in mallory["/lectures/"]
+    assert SVG in mallory[f"/jobs/{world['mallory']['job_id']}/"]
+    run_page = mallory[f"/train/runs/{world['mallory']['run_id']}/"]
+    assert SCRIPT in run_page and JS_URL in run_page and all(lab in run_page for lab in LABELS)
+    # Staff reads it all in the admin, as text too.
+    assert IMG in seen["root"][f"/admin/emotions/job/{world['mallory']['job_id']}/change/"]
