@@ -9,5 +9,10 @@ urlpatterns = [
     path("lectures/", views.lecture_list, name="lecture-list"),
     path("lectures/<int:lecture_id>/", views.lecture_detail, name="lecture-detail"),
     path("lectures/<int:lecture_id>/audio", views.lecture_audio, name="lecture-audio"),
+    path("lectures/<int:lecture_id>/edit/", views.lecture_edit, name="lecture-edit"),
+    path("lectures/<int:lecture_id>/delete/", views.lecture_delete, name="lecture-delete"),
+    path("lectures/<int:lecture_id>/reanalyse/", views.lecture_reanalyse, name="lecture-reanalyse"),
+    path("lectures/<int:lecture_id>/report.pdf", views.lecture_report_pdf, name="lecture-pdf"),
+    path("lectures/<int:lecture_id>/report.json", views.lecture_report_json, name="lecture-json"),
     path("healthz", views.healthz, name="healthz"),
 ]

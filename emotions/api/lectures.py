@@ -5,13 +5,13 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from emotions import params, selectors
 from emotions.api.jobs import JobSerializer
 from emotions.models import EmotionModel, Lecture, Segment
-from emotions.services import lectures
+from emotions.services import lectures, reports
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -42,20 +42,25 @@ class LectureSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_model(self, lecture: Lecture) -> dict | None:
-        m = lecture.model
-        if m is None:
+        return reports.model_card(lecture.model)
+
+
+class LectureEditSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False)
+    course = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    recorded_on = serializers.DateField(required=False, allow_null=True)
+
+
+class ReanalyseSerializer(serializers.Serializer):
+    model = serializers.IntegerField(required=False, allow_null=True)
+
+    def validate_model(self, value):
+        if value is None:
             return None
-        return {
-            "id": m.pk,
-            "name": m.name,
-            "version": m.version,
-            "backbone": m.backbone,
-            "labels": m.labels,
-            "pretrained": m.pretrained,
-            "provenance": m.provenance,
-            "synthetic_speech": m.synthetic_speech,
-            "metrics": m.metrics,
-        }
+        try:
+            return selectors.models_for(self.context["request"].user).get(pk=value)
+        except EmotionModel.DoesNotExist:
+            raise serializers.ValidationError("No such model.") from None
 
 
 class LectureUploadSerializer(serializers.Serializer):
@@ -81,7 +86,7 @@ class LectureViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = LectureSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
         qs = selectors.lectures_for(self.request.user)
@@ -124,6 +129,41 @@ class LectureViewSet(
 
     def perform_destroy(self, instance):
         lectures.delete_lecture(instance)
+
+    @extend_schema(request=LectureEditSerializer, responses=LectureSerializer)
+    def partial_update(self, request, pk=None):
+        """Rename: title, course and date."""
+        lecture = self.get_object()
+        form = LectureEditSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        lectures.rename_lecture(
+            lecture,
+            title=data.get("title", lecture.title),
+            course=data.get("course"),
+            recorded_on=data.get("recorded_on"),
+            clear_date="recorded_on" in data and data["recorded_on"] is None,
+        )
+        return Response(LectureSerializer(lecture).data)
+
+    @extend_schema(request=ReanalyseSerializer, responses={202: LectureSerializer})
+    @action(detail=True, methods=["post"])
+    def reanalyse(self, request, pk=None):
+        """Analyse the recording again (another model, or after a failure)."""
+        lecture = self.get_object()
+        form = ReanalyseSerializer(data=request.data, context={"request": request})
+        form.is_valid(raise_exception=True)
+        lecture = lectures.reanalyse_lecture(lecture, form.validated_data.get("model"))
+        return Response(LectureSerializer(lecture).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[OpenApiParameter("smooth", int)], responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def report(self, request, pk=None):
+        """What the report page draws: per-segment arrays, per-minute band, runs, top
+        moments, shares, all at the smoothing asked for (seconds: 1, 5, 15 or 60)."""
+        lecture = self.get_object()
+        window = reports.smoothing_window(request.query_params.get("smooth"))
+        return Response(reports.report_data(lecture, window))
 
     @extend_schema(responses=SegmentSerializer(many=True))
     @action(detail=True, methods=["get"])
