@@ -6,6 +6,8 @@ accepts {"action": "subscribe", "job": id} / {"action": "unsubscribe", "job": id
 snapshot of the job's current state, so a page that reconnects catches up.
 """
 
+import json
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -15,6 +17,12 @@ from emotions.services.jobs import serialize_job
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# A page sends tiny commands; anything longer is a mistake or an attack, answered and
+# dropped (the server refuses frames over its own, larger limit at the protocol level).
+MAX_MESSAGE_CHARS = 4096
+# Job ids are database keys: positive and within a 64-bit integer.
+MAX_JOB_ID = 2**63 - 1
+USAGE = 'Send {"action": "subscribe", "job": <id>} or {"action": "unsubscribe", "job": <id>}.'
 
 
 @database_sync_to_async
@@ -56,15 +64,39 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Every frame gets an answer and the socket stays open: a bad one (binary, too
+        long, not JSON) is told what is wrong instead of ending the connection (1011)."""
+        if text_data is None:
+            await self._error("Binary frames are not understood: send JSON text. " + USAGE)
+            return
+        if len(text_data) > MAX_MESSAGE_CHARS:
+            await self._error(
+                f"Message too long ({len(text_data)} characters; at most "
+                f"{MAX_MESSAGE_CHARS}). " + USAGE
+            )
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:  # includes UnicodeDecodeError and nesting too deep for json
+            await self._error("Messages must be JSON. " + USAGE)
+            return
+        except RecursionError:
+            await self._error("Messages must be JSON, nested a few levels at most. " + USAGE)
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def _error(self, text: str, **extra) -> None:
+        await self.send_json({"type": "error", **extra, "error": text})
+
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict):
-            await self.send_json({"type": "error", "error": "Messages must be JSON objects."})
+            await self._error("Messages must be JSON objects. " + USAGE)
             return
         action, job_id = content.get("action"), content.get("job")
-        if action not in {"subscribe", "unsubscribe"} or not isinstance(job_id, int):
-            await self.send_json(
-                {"type": "error", "error": 'Send {"action": "subscribe", "job": <id>}.'}
-            )
+        valid_id = type(job_id) is int and 1 <= job_id <= MAX_JOB_ID  # no bools, no floats
+        if action not in {"subscribe", "unsubscribe"} or not valid_id:
+            await self._error(USAGE)
             return
         if action == "unsubscribe":
             group = job_group(job_id)
@@ -75,7 +107,7 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await _snapshot(self.user, job_id)
         if snapshot is None:
             # Same answer for "not yours" and "does not exist": nothing leaks.
-            await self.send_json({"type": "error", "job": job_id, "error": "Job not found."})
+            await self._error("Job not found.", job=job_id)
             return
         await self._join(job_group(job_id))
         await self.send_json({"type": "snapshot", "job": snapshot})
