@@ -6,10 +6,10 @@ job stored.
 
 from __future__ import annotations
 
-import csv
 import io
 
 from emotions.models import TrainingRun
+from emotions.ser import csv_safe
 from emotions.services.errors import Conflict
 from emotions.services.training.records import CLEAN_SET, RESULT_KEYS
 
@@ -97,7 +97,7 @@ def results_csv(run: TrainingRun) -> str:
     if not run.metrics:
         raise Conflict("This run has no results yet.")
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_safe.writer(out, lineterminator="\n")  # user labels: no formulas
     writer.writerow(RESULTS_COLUMNS)
     writer.writerows(results_rows(run.metrics))
     kfold = run.metrics.get("kfold")
@@ -121,7 +121,7 @@ def predictions_csv(run: TrainingRun) -> str:
             "This run has no per-item predictions (none yet, or made before they were kept)."
         )
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_safe.writer(out, lineterminator="\n")  # user labels: no formulas
     writer.writerow([*record["columns"], *(f"p_{label}" for label in record["labels"])])
     writer.writerows(record["rows"])
     return out.getvalue()

@@ -13,7 +13,7 @@ from django.db.models import Count
 from emotions import selectors
 from emotions.models import Dataset, Job, NoiseProfile, TrainingRun
 from emotions.ser.constants import BACKBONES, DEFAULT_BACKBONE, DEFAULT_SNRS_DB
-from emotions.services import jobs
+from emotions.services import datasets, jobs
 from emotions.services.errors import Conflict, NotFound, ServiceError
 from emotions.services.training.config import (
     choice,
@@ -173,9 +173,7 @@ def _unique(noises: list[NoiseProfile]) -> list[NoiseProfile]:
 
 
 def _check_dataset(dataset: Dataset, protocol: str, config: dict, kfold: int | None) -> None:
-    job = dataset.import_job
-    if job is not None and not job.is_terminal:
-        raise Conflict(f"“{dataset}” is still being imported; train once the import is done.")
+    datasets.require_ready(dataset)  # a failed or unfinished import never trains
     kept = dataset.utterances.filter(excluded=False)
     counts = dict(kept.values_list("label").annotate(n=Count("id")).values_list("label", "n"))
     if len(counts) < 2:
@@ -197,6 +195,12 @@ def _check_dataset(dataset: Dataset, protocol: str, config: dict, kfold: int | N
                 "Some utterances have no speaker, so they cannot be kept out of the training "
                 "speakers: name their speakers, exclude them, or choose another protocol."
             )
+        _check_test_speakers(dataset, kept, config["test_speakers"], kfold)
+    elif config["test_speakers"]:
+        raise ServiceError(
+            "Held-out speakers can be named for a speaker-independent split only; choose "
+            "that protocol or leave the held-out speakers empty."
+        )
     if protocol == Protocol.LEAVE_ONE_GROUP:
         groups = set(kept.values_list("group", flat=True))
         if len(groups) < 2:
@@ -212,6 +216,27 @@ def _check_dataset(dataset: Dataset, protocol: str, config: dict, kfold: int | N
     if protocol in (Protocol.UTTERANCE, Protocol.RANDOM_BLOCKS) and kfold:
         if min(counts.values()) < 2 or sum(counts.values()) < kfold:
             raise ServiceError(f"{kfold}-fold cross-validation needs more utterances per emotion.")
+
+
+def _check_test_speakers(dataset: Dataset, kept, named: list[str], kfold: int | None) -> None:
+    if not named:
+        return
+    if kfold:
+        raise ServiceError(
+            "Named held-out speakers make one split; k-fold cross-validation chooses its own. "
+            "Leave one of them out."
+        )
+    speakers = set(kept.values_list("speaker", flat=True))
+    missing = [s for s in named if s not in speakers]
+    if missing:
+        raise ServiceError(
+            f"“{dataset}” has no speaker {', '.join(missing)}; its speakers are "
+            f"{', '.join(sorted(speakers))}."
+        )
+    if set(named) >= speakers:
+        raise ServiceError(
+            "Every speaker would be held out: keep at least one speaker for training."
+        )
 
 
 def _refuse_duplicate(owner, fingerprint: str) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from emotions.models import EmotionModel, Visibility
 from emotions.services.datasets import delete_files
-from emotions.services.errors import Forbidden
+from emotions.services.errors import Conflict, Forbidden
 
 
 def activate_model(user, model: EmotionModel) -> EmotionModel:
@@ -27,7 +28,15 @@ def delete_model(user, model: EmotionModel) -> None:
     if not (user.is_staff or model.owner_id == user.pk):
         raise Forbidden("Only its owner or an administrator can delete this model.")
     name = model.weights.name
-    with transaction.atomic():
-        model.delete()
-        # Logged, not raised, if the storage refuses: the row is gone already.
-        transaction.on_commit(lambda: delete_files([name]))
+    try:
+        with transaction.atomic():
+            model.delete()
+            # Logged, not raised, if the storage refuses: the row is gone already.
+            transaction.on_commit(lambda: delete_files([name]))
+    except ProtectedError as exc:  # Lecture.model is PROTECT: reports keep their model
+        lectures = model.lecture_set.count()
+        raise Conflict(
+            f"“{model}” analysed {lectures} lecture(s); their reports show its labels, so it "
+            "cannot be deleted. Delete those lectures first, or deactivate the model so that "
+            "no new lecture uses it."
+        ) from exc
