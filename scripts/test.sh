@@ -9,6 +9,8 @@ REDIS_PIDFILE="$(scripts/redis.sh)"
 trap '[ -n "$REDIS_PIDFILE" ] && [ -f "$REDIS_PIDFILE" ] && kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true' EXIT
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The layering: the ML core imports no Django, services no pages or API (pyproject.toml).
+.venv/bin/lint-imports
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Models changed without a migration: run manage.py makemigrations." >&2; exit 1; }
 SERSITE_TESTING=1 .venv/bin/python -m pytest "$@"
