@@ -74,7 +74,6 @@ class Supervisor(bootsteps.StartStopStep):
         from celery.worker import state
         from django.conf import settings
 
-        from emotions.models import Job
         from emotions.services import jobs
 
         names = set(jobs.TASKS.values())
@@ -83,11 +82,7 @@ class Supervisor(bootsteps.StartStopStep):
             for request in list(state.active_requests)
             if request.name in names and request.args and request.time_start
         }
-        asked = set(
-            Job.objects.filter(
-                pk__in=list(running), cancel_requested=True, state=Job.State.RUNNING
-            ).values_list("pk", flat=True)
-        )
+        asked = jobs.running_with_cancel(list(running))
         now, grace = time.monotonic(), settings.JOB_CANCEL_GRACE
         for job_id in asked:
             waited = now - self.cancel_seen.setdefault(job_id, now)

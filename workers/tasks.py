@@ -11,7 +11,6 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import task_failure, worker_ready, worker_shutdown
 from django.conf import settings
 
-from emotions.models import Job
 from emotions.services import jobs
 from emotions.services.errors import ServiceError
 from workers import registry
@@ -32,9 +31,7 @@ def _run(job_id: int, body) -> None:
     except SoftTimeLimitExceeded:
         # The limit struck outside the job's own code (loading libraries, say): the job
         # still ends, with the same reason.
-        job = Job.objects.filter(pk=job_id).first()
-        if job is not None:
-            jobs.fail_lost(job_id, jobs.time_limit_message(job, _soft_limit()))
+        jobs.fail_past_time_limit(job_id, _soft_limit())
 
 
 def _soft_limit() -> float:
@@ -46,7 +43,7 @@ def _bounded(body):
     """`body`, with Celery's soft time limit (and the supervisor's interrupt of a job that
     ignores its cancel, the same signal) turned into the job's end with a reason."""
 
-    def bounded(job: Job, reporter: jobs.Reporter):
+    def bounded(job, reporter: jobs.Reporter):
         try:
             return body(job, reporter)
         except SoftTimeLimitExceeded:
@@ -64,17 +61,13 @@ def _job_process_lost(sender=None, exception=None, args=None, **kwargs) -> None:
     if not isinstance(exception, TimeLimitExceeded | WorkerLostError) or not args:
         return
     job_id = args[0]
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        return
     if isinstance(exception, TimeLimitExceeded):
         # The exception carries the hard limit; the job's own limit is the soft one.
-        hard = float(exception.args[0]) if exception.args else jobs.time_limit_for(job)
+        hard = float(exception.args[0]) if exception.args else 0.0
         grace = settings.JOB_TIME_LIMIT_GRACE
-        soft = hard - grace if hard > grace else hard
-        jobs.fail_lost(job_id, jobs.time_limit_message(job, soft))
+        jobs.fail_past_time_limit(job_id, hard - grace if hard > grace else hard)
     else:
-        jobs.fail_lost(job_id, jobs.LOST_MESSAGE)
+        jobs.fail_lost(job_id)
 
 
 @shared_task(name="sersite.cpu.diagnostic")

@@ -41,6 +41,9 @@ def check_workers(timeout: float = 1.5) -> dict[str, Any]:
         records = known_workers()
     except Exception:
         records = {}
+    unknown = [name for name in alive if name not in records]
+    if unknown:  # answered but not announced (Redis lost the records): ask them directly
+        records.update(_ask_queues(app, unknown, timeout))
     workers = [
         {
             "hostname": name,
@@ -57,6 +60,15 @@ def check_workers(timeout: float = 1.5) -> dict[str, Any]:
     if not workers:
         result["error"] = "no worker answered"
     return result
+
+
+def _ask_queues(app, names: list[str], timeout: float) -> dict[str, dict]:
+    """The queues of these workers, from the workers themselves (device unknown)."""
+    try:
+        replies = app.control.inspect(destination=names, timeout=timeout).active_queues() or {}
+    except Exception:
+        return {}
+    return {name: {"queues": sorted(q["name"] for q in queues)} for name, queues in replies.items()}
 
 
 def overall() -> dict[str, Any]:

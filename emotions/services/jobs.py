@@ -449,8 +449,21 @@ def reap_stale_jobs(owner=None) -> int:
     return len(ids)
 
 
-def fail_lost(job_id: int, error: str) -> None:
+def fail_lost(job_id: int, error: str = LOST_MESSAGE) -> None:
     """Fail a job whose worker process is gone (killed by its hard time limit, by the
     kernel, or crashed); a job already ended keeps its state."""
     if Job.objects.filter(pk=job_id).exclude(state__in=Job.TERMINAL_STATES).exists():
         fail(job_id, error)
+
+
+def fail_past_time_limit(job_id: int, limit_s: float | None = None) -> None:
+    """Fail a job stopped by its time limit (`limit_s`, else the limit it would get now)."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is not None:
+        fail_lost(job_id, time_limit_message(job, limit_s or time_limit_for(job)))
+
+
+def running_with_cancel(job_ids: list[int]) -> set[int]:
+    """Which of these jobs run while their owner asked to cancel them."""
+    asked = Job.objects.filter(pk__in=job_ids, cancel_requested=True, state=Job.State.RUNNING)
+    return set(asked.values_list("pk", flat=True))
