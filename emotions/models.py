@@ -54,10 +54,6 @@ class Job(models.Model):
     def is_terminal(self) -> bool:
         return self.state in self.TERMINAL_STATES
 
-    @property
-    def group_name(self) -> str:
-        return job_group(self.pk)
-
 
 def job_group(job_id: int) -> str:
     """The channel-layer group that carries one job's events."""

@@ -59,10 +59,6 @@ def datasets_for(user) -> QuerySet[Dataset]:
     )
 
 
-def dataset_for(user, dataset_id: int) -> Dataset:
-    return datasets_for(user).get(pk=dataset_id)
-
-
 def datasets_with_totals(user) -> QuerySet[Dataset]:
     """datasets_for, each with n_utterances, n_speakers, duration_s and n_blocks."""
     return datasets_for(user).annotate(

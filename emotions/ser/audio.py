@@ -416,11 +416,6 @@ def iter_blocks(
         yield batch.first, batch.blocks
 
 
-def block_start_s(index: int, block_samples: int = BLOCK_SAMPLES, sr: int = SAMPLE_RATE) -> float:
-    """Start time in seconds of block ``index`` in its recording."""
-    return index * block_samples / sr
-
-
 def block_rms_dbfs(blocks: np.ndarray) -> np.ndarray:
     """RMS level of each block in dBFS (full-scale square wave = 0 dB); -inf for silence.
 

@@ -29,8 +29,6 @@ from .base import (
     scan_files,
 )
 
-NAME = "cremad"
-
 EMOTIONS = {
     "ANG": ANGER,
     "DIS": DISGUST,

@@ -28,8 +28,6 @@ from .base import (
     scan_files,
 )
 
-NAME = "emodb"
-
 EMOTIONS = {
     "W": ANGER,
     "L": BOREDOM,

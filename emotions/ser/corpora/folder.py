@@ -23,7 +23,6 @@ from .base import (
     scan_files,
 )
 
-NAME = "folder"
 UNKNOWN_SPEAKER = "unknown"
 
 

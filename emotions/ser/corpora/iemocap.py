@@ -37,8 +37,6 @@ from .base import (
     unusable_file_reason,
 )
 
-NAME = "iemocap"
-
 LABELS = {
     "ang": ANGER,
     "hap": HAPPY,

@@ -21,7 +21,6 @@ from .base import (
 )
 from .folder import UNKNOWN_SPEAKER
 
-NAME = "manifest"
 DEFAULT_FILENAME = "manifest.csv"
 REQUIRED_COLUMNS = ("path", "label")
 OPTIONAL_COLUMNS = ("speaker", "group", "gender")

@@ -33,8 +33,6 @@ from .base import (
     scan_files,
 )
 
-NAME = "ravdess"
-
 EMOTIONS = {
     "01": NEUTRAL,
     "02": CALM,

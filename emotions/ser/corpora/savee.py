@@ -27,8 +27,6 @@ from .base import (
     scan_files,
 )
 
-NAME = "savee"
-
 EMOTIONS = {
     "a": ANGER,
     "d": DISGUST,

@@ -30,8 +30,6 @@ from .base import (
     scan_files,
 )
 
-NAME = "tess"
-
 EMOTIONS = {
     "angry": ANGER,
     "anger": ANGER,
