@@ -61,12 +61,21 @@ def test_angry_stretch_of_twenty_minutes_in_one_click(page_for, make_user, emoti
     assert minute12 == "anger"
     assert_labelled(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / "lecture-report.png"))
     page.set_viewport_size({"width": 390, "height": 844})
-    page.evaluate("window.sersiteReport.draw()")
+    page.evaluate("window.sersiteReport.draw(); window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / "lecture-report-390.png"))
     page.set_viewport_size({"width": 1280, "height": 800})
     screenshot(page, "report-20-minutes")
+
+    # Printed, the report keeps its charts and lists and drops the controls.
+    page.emulate_media(media="print")
+    assert page.locator("#overview").is_visible() and page.locator("#moments").is_visible()
+    assert not page.locator("#player").is_visible()
+    assert not page.locator("#zoom-in").is_visible()
+    assert not page.locator("nav[aria-label=Main]").is_visible()
+    page.emulate_media(media="screen")
 
 
 def test_keyboard_and_table_navigation(page_for, make_user, emotion_model):
