@@ -15,7 +15,8 @@ if (form) {
   const button = document.getElementById("import-button");
   const status = document.getElementById("import-status");
   const hint = zone.querySelector("p").textContent;
-  const checks = { limit: maxBytes(zone), accept: input.accept, kind: "a zip or tar archive" };
+  // Read when files are chosen, so the limit on the page is the one that applies.
+  const checks = () => ({ limit: maxBytes(zone), accept: input.accept, kind: "a zip or tar archive" });
   let archive = null;
 
   const showOptions = () => form.querySelectorAll("[data-layouts]").forEach((el) => {
@@ -25,7 +26,7 @@ if (form) {
   showOptions();
 
   setupDropzone(zone, input, (files) => {
-    archive = screenFiles(files.slice(0, 1), refusals, checks)[0] || null;
+    archive = screenFiles(files.slice(0, 1), refusals, checks())[0] || null;
     zone.querySelector("p").textContent = archive
       ? `Chosen: ${archive.name} (${(archive.size / 1e6).toFixed(1)} MB)`
       : hint;

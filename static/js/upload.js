@@ -12,11 +12,12 @@ if (form) {
   const list = document.getElementById("upload-progress");
   const button = document.getElementById("upload-button");
   const hint = zone.querySelector("p").textContent;
-  const checks = { limit: maxBytes(zone), accept: input.accept, kind: "an audio or video recording" };
+  // Read when files are chosen, so the limit on the page is the one that applies.
+  const checks = () => ({ limit: maxBytes(zone), accept: input.accept, kind: "an audio or video recording" });
   let files = [];
 
   setupDropzone(zone, input, (chosen) => {
-    files = screenFiles(chosen, refusals, checks);
+    files = screenFiles(chosen, refusals, checks());
     zone.querySelector("p").textContent = files.length
       ? `${files.length} file(s) chosen: ${files.map((f) => f.name).join(", ")}`
       : hint;
