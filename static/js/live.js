@@ -140,7 +140,10 @@ function setupJobViews(socket) {
       document.querySelectorAll(`[data-live-job="${job.id}"]`).forEach((el) => renderJob(el, job));
     } catch (err) {
       button.disabled = false;
-      alert(err.message);
+      // The refusal next to the job, read out (role=alert on the error field), not a dialog.
+      const card = button.closest("[data-live-job], [data-job]");
+      const where = card && card.querySelector('[data-field="error"]');
+      if (where) { where.textContent = err.message; where.hidden = false; } else alert(err.message);
     }
   });
 }
