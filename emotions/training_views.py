@@ -42,9 +42,20 @@ def train(request):
         return render(request, "emotions/train.html", context)
     form = _posted(request.POST)
     defaults = context["form"]
-    context["advanced_open"] = any(form[k] != defaults[k] for k in [*ADVANCED, "seed"])
+    context["advanced_open"] = any(form[k] != defaults[k] for k in [*ADVANCED, *HELD_OUT, "seed"])
     try:
-        run = training.create_training_run(user, **_service_arguments(user, form))
+        arguments = _service_arguments(user, form)
+        if _one_list_to_split(arguments):
+            # One list is never split silently: show which noises train and which test, in
+            # the two lists, and start only when the user presses Train again.
+            train_list, test_list = training.split_noises(
+                arguments["preset"], [], arguments["train_noises"], arguments["test_noises"]
+            )
+            form["train_noises"] = [str(n.pk) for n in train_list]
+            form["test_noises"] = [str(n.pk) for n in test_list]
+            messages.info(request, _split_message(arguments["preset"], train_list, test_list))
+            return render(request, "emotions/train.html", {**context, "form": form})
+        run = training.create_training_run(user, **arguments)
     except ServiceError as exc:
         messages.error(request, _readable(exc.message))
         status = exc.status_code if exc.status_code != 404 else 400
@@ -62,9 +73,35 @@ ADVANCED = {
 }
 
 
+# Who or what the test set holds out: text settings of the Advanced section.
+HELD_OUT = {
+    "test_speakers": "Held-out speakers",
+    "test_group": "Held-out session",
+}
+
+
+def _one_list_to_split(arguments: dict) -> bool:
+    """Noises chosen in one list only, more than one: the service would split them."""
+    train_list, test_list = arguments["train_noises"], arguments["test_noises"]
+    return bool(train_list) != bool(test_list) and len(train_list or test_list) > 1
+
+
+def _split_message(preset: str, train_list: list, test_list: list) -> str:
+    def names(noises: list) -> str:
+        return ", ".join(n.name for n in noises) or "none"
+
+    clean = " (clean speech only: nothing is mixed into training)" if preset == "clean" else ""
+    return (
+        "Your noises were split into training and test noises, every second one kept for "
+        f"testing: training {names(train_list)}{clean}; testing {names(test_list)}. Test "
+        "noises are never used in training. Check the two lists below and press the Train "
+        "button again to start."
+    )
+
+
 def _readable(message: str) -> str:
     """A service message about a setting, with the form's label instead of the config key."""
-    for key, label in {**ADVANCED, "seed": "Seed"}.items():
+    for key, label in {**ADVANCED, **HELD_OUT, "seed": "Seed"}.items():
         if message.startswith(f"{key} "):
             return label + message[len(key) :]
     return message
@@ -79,6 +116,7 @@ def _defaults() -> dict:
         "test_noises": [],
         "snrs": ", ".join(f"{s:g}" for s in DEFAULT_SNRS_DB),
         **{key: f"{training.CONFIG_DEFAULTS[key]:g}" for key in ADVANCED},
+        **{key: "" for key in HELD_OUT},
         "seed": "0",
         "kfold": "",
         "name": "",
@@ -108,7 +146,7 @@ def _service_arguments(user, form: dict) -> dict:
         "train_noises": _noise_choices(user, form["train_noises"]),
         "test_noises": _noise_choices(user, form["test_noises"]),
         "snrs": [s.strip() for s in snrs],
-        "config": {key: form[key] for key in ADVANCED if form[key]},
+        "config": {key: form[key] for key in [*ADVANCED, *HELD_OUT] if form[key]},
         "seed": form["seed"] or 0,
         "kfold": form["kfold"] or None,
         "name": form["name"],

@@ -66,6 +66,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "image_size": Setting(IMAGE_SIZE, int, 32, 512),
     "test_fraction": Setting(0.2, float, 0.05, 0.5),  # the method's 80/20
     "test_group": Setting("", str),  # leave-one-session-out: the held-out session
+    # Speaker-independent: the held-out speakers by name (empty: the seed picks them).
+    "test_speakers": Setting((), list),
     # Fit the classical baselines (emotions/ser/baselines.py) on the same split and test sets.
     "baselines": Setting(True, bool),
 }

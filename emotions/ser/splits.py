@@ -202,6 +202,36 @@ def speaker_independent(
     )
 
 
+def held_out_speakers(items: Sequence[LabelledItem], test_speakers: Sequence[str]) -> Split:
+    """The named speakers in test, every other speaker in train: a speaker-independent split
+    whose held-out voices the researcher chose (e.g. to match a published protocol)."""
+    _check_count(items)
+    speakers = [item.speaker for item in items]
+    known = sorted(set(speakers))
+    wanted = sorted(set(test_speakers))
+    if not wanted:
+        raise SplitError("name at least one speaker to hold out")
+    missing = [s for s in wanted if s not in known]
+    if missing:
+        raise SplitError(f"no speaker {', '.join(missing)} in the data; speakers are {known}")
+    if len(wanted) == len(known):
+        raise SplitError("every speaker would be held out: keep at least one for training")
+    held_out = set(wanted)
+    test = [i for i, s in enumerate(speakers) if s in held_out]
+    train = [i for i, s in enumerate(speakers) if s not in held_out]
+    _assert_disjoint(speakers, train, test)
+    return _make(
+        train,
+        test,
+        SPEAKER_INDEPENDENT,
+        None,
+        unit="utterance",
+        test_speakers=wanted,
+        n_speakers=len(known),
+        named=True,
+    )
+
+
 def leave_one_group_out(items: Sequence[LabelledItem], test_group: str) -> Split:
     """Every item of `test_group` (e.g. IEMOCAP session "Ses05") in test, the rest in train."""
     groups = [item.group for item in items]
@@ -243,15 +273,21 @@ def make_splits(
     seed: int = 0,
     k: int | None = None,
     test_group: str = "",
+    test_speakers: Sequence[str] = (),
 ) -> list[Split]:
     """The split of ``protocol`` (one of PROTOCOLS), or its ``k`` folds when ``k`` is given.
 
     ``y`` is the label index of each item (the folds are stratified on it). Leave-one-group-out
     without ``test_group`` holds out the last group in sorted order; with ``k`` it makes one
-    fold per group whatever ``k`` is.
+    fold per group whatever ``k`` is. ``test_speakers`` names the held-out speakers of a
+    speaker-independent split (otherwise the seed picks them).
     """
     if protocol not in PROTOCOLS:
         raise SplitError(f"unknown protocol {protocol!r}; protocols are {list(PROTOCOLS)}")
+    if test_speakers:
+        if protocol != SPEAKER_INDEPENDENT or k:
+            raise SplitError("held-out speakers are named for one speaker-independent split only")
+        return [held_out_speakers(items, test_speakers)]
     if k:
         return kfold_splits(protocol, items, y, n_blocks_per_item, k=k, seed=seed)
     if protocol == RANDOM_BLOCKS:

@@ -224,3 +224,68 @@ def test_model_page_actions_respect_owner_and_staff(researcher, client, emotion_
     answer = client.post(f"/models/{emotion_model.pk}/delete", follow=True)
     assert "and its weights were deleted" in answer.content.decode()
     assert not EmotionModel.objects.exists()
+
+
+# ---------------------------------------------------------------- held-out speakers, noise split
+
+
+def test_held_out_speakers_are_named_through_the_api(researcher, data):
+    dataset, noises = data
+    answer = submit(researcher, dataset, noises, config={**TINY, "test_speakers": ["spk3", "spk1"]})
+    assert answer.status_code == 201, answer.json()
+    assert answer.json()["config"]["test_speakers"] == ["spk3", "spk1"]
+    refusals = [
+        ({"test_speakers": ["spk9"]}, {}, "has no speaker spk9; its speakers are spk0, spk1"),
+        ({"test_speakers": "spk0,spk1,spk2,spk3"}, {}, "keep at least one speaker"),
+        ({"test_speakers": ["spk0"]}, {"protocol": "utterance"}, "speaker-independent split only"),
+        ({"test_speakers": ["spk0"]}, {"kfold": 2}, "k-fold cross-validation chooses its own"),
+        ({"test_speakers": [3]}, {}, "must be a list of names"),
+    ]
+    for config, extra, message in refusals:
+        answer = submit(researcher, dataset, noises, config={**TINY, **config}, seed=5, **extra)
+        assert answer.status_code == 400 and message in answer.json()["detail"], answer.json()
+
+
+def test_one_noise_list_on_the_page_is_shown_split_before_anything_starts(researcher, data, client):
+    client.force_login(researcher.user)
+    dataset, noises = data
+    form = {
+        "dataset": dataset.pk,
+        "backbone": BACKBONE,
+        "protocol": "speaker",
+        "train_noises": [n.pk for n in noises],  # all three in one list
+        "snrs": "15, 20, 40",
+        "epochs": "1",
+        "seed": "0",
+        "test_speakers": "spk2, spk0",
+        "preset": "mixup",
+    }
+    answer = client.post("/train/", form)
+    html = answer.content.decode()
+    assert answer.status_code == 200 and not TrainingRun.objects.exists()
+    names = [n.name for n in noises]
+    assert f"training {names[0]}, {names[2]}; testing {names[1]}" in html
+    assert "press the Train button again" in html
+    # The two lists now hold the split, as the user will submit it.
+    train_select = html.split('id="id_train_noises"', 1)[1].split("</select>", 1)[0]
+    test_select = html.split('id="id_test_noises"', 1)[1].split("</select>", 1)[0]
+    for noise, select in (
+        (noises[0], train_select),
+        (noises[2], train_select),
+        (noises[1], test_select),
+    ):
+        assert f'value="{noise.pk}" selected' in select
+    assert f'value="{noises[1].pk}" selected' not in train_select
+    assert 'value="spk2, spk0"' in html  # the form keeps what was typed
+
+    confirmed = {
+        **form,
+        "train_noises": [noises[0].pk, noises[2].pk],
+        "test_noises": [noises[1].pk],
+    }
+    answer = client.post("/train/", confirmed)
+    run = TrainingRun.objects.get()
+    assert answer.status_code == 302
+    assert [n.pk for n in run.train_noises.order_by("pk")] == [noises[0].pk, noises[2].pk]
+    assert [n.pk for n in run.test_noises.all()] == [noises[1].pk]
+    assert run.config["test_speakers"] == ["spk2", "spk0"]

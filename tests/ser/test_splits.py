@@ -163,3 +163,26 @@ def test_to_dict_records_protocol_seed_and_fingerprint():
     assert record["protocol"] == SPEAKER_INDEPENDENT and record["seed"] == 2
     assert record["fingerprint"] == split.fingerprint()
     assert record["n_test"] == len(split.test)
+
+
+def test_named_speakers_are_held_out_and_nobody_else():
+    from emotions.ser.splits import held_out_speakers, make_splits
+
+    items = make_items()
+    speakers = sorted({item.speaker for item in items})
+    chosen = speakers[:2]
+    split = held_out_speakers(items, [chosen[1], chosen[0], chosen[0]])
+    assert {items[i].speaker for i in split.test} == set(chosen)
+    assert {items[i].speaker for i in split.train} == set(speakers) - set(chosen)
+    assert split.meta["test_speakers"] == chosen and split.meta["named"]
+    y = [0] * len(items)
+    assert (
+        make_splits("speaker_independent", items, y, [1] * len(items), test_speakers=chosen)[0]
+        == split
+    )
+    with pytest.raises(SplitError, match="no speaker nobody"):
+        held_out_speakers(items, ["nobody"])
+    with pytest.raises(SplitError, match="keep at least one"):
+        held_out_speakers(items, speakers)
+    with pytest.raises(SplitError, match="one speaker-independent split"):
+        make_splits("by_utterance", items, y, [1] * len(items), test_speakers=chosen)

@@ -453,3 +453,50 @@ def test_comparison_says_where_the_network_does_not_beat_a_baseline():
     assert "2 of 4 comparisons" in comparison["summary"]
     run.baselines = {"egemaps": {"name": "eGeMAPS", "metrics": {"clean": figures(0.1)}}}
     assert training.baseline_comparison(run)["summary"].startswith("The network beats every")
+
+
+# ---------------------------------------------------------------- research workflow
+
+
+def test_named_held_out_speakers_are_the_test_speakers(owner, dataset, noises):
+    run = create(
+        owner,
+        dataset,
+        noises=noises,
+        config={**TINY, "test_speakers": "spk2, spk1", "baselines": False},
+    )
+    assert run_job(run).state == "succeeded"
+    run.refresh_from_db()
+    assert run.split["test_speakers"] == ["spk1", "spk2"]
+    assert run.split["train_speakers"] == ["spk0", "spk3"]
+    assert run.split["meta"]["named"] and run.model.split_fingerprint == run.split["fingerprint"]
+
+
+def test_train_command_takes_every_setting_the_api_does(owner, dataset, noises):
+    from django.core.management import call_command
+
+    from emotions.management.commands.train import Command
+    from emotions.ser.constants import TRAIN_SETTINGS
+
+    parser = Command().create_parser("manage.py", "train")
+    options = {a.dest for a in parser._actions}
+    assert set(TRAIN_SETTINGS) <= options
+    out = io.StringIO()
+    args = ["--dataset", str(dataset.pk), "--preset", "mixup", "--protocol", "speaker"]
+    args += ["--backbone", BACKBONE, "--epochs", "1", "--image-size", "64", "--batch-size", "16"]
+    args += ["--trainable", "all", "--class-weighting", "none", "--no-pretrained"]
+    args += ["--test-speakers", "spk0,spk3", "--no-baselines", "--lr-gamma", "0.5"]
+    args += ["--train-noises", str(noises[0].pk), "--test-noises", str(noises[1].pk)]
+    call_command("train", *args, stdout=out)
+    run = dataset.training_runs.get()
+    assert run.job.state == "succeeded"
+    config = run.config
+    assert config["trainable"] == "all" and config["class_weighting"] == "none"
+    assert config["pretrained"] is False and config["baselines"] is False
+    assert config["test_speakers"] == ["spk0", "spk3"] and config["lr_gamma"] == 0.5
+    assert run.split["test_speakers"] == ["spk0", "spk3"] and run.baselines == {}
+    text = out.getvalue()
+    assert (
+        f"Training noises: #{noises[0].pk}" in text
+        and f"test noises (never in training): #{noises[1].pk}" in text
+    )

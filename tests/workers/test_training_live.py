@@ -5,9 +5,13 @@ cancelled mid-training ends cancelled without a model."""
 import csv
 import io
 import json
+import signal
+import subprocess
+import sys
 import time
 import warnings
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -17,6 +21,7 @@ from tests.live import TERMINAL, receive, wait_for_state, ws_connect
 from tests.services.test_training import BACKBONE, TINY, make_dataset, make_noises
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]  # where manage.py is
 
 
 class JobEvents:
@@ -205,3 +210,55 @@ def test_cancel_mid_training_ends_cancelled_without_a_model(
     assert not EmotionModel.objects.exists()
     assert TrainingRun.objects.get(pk=run["id"]).model is None
     assert http.get(f"{live_url}/api/training-runs/{run['id']}/csv/").status_code == 409
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_cli_run_cancels_its_job_and_the_same_run_can_start_again(
+    make_user, live_env, stop
+):
+    from emotions.services import training
+
+    user = make_user("researcher")
+    dataset, noises = make_dataset(user), make_noises(user, n=1)
+    # Many slow epochs (whole network, no feature cache) so the signal lands mid-training.
+    args = ["--dataset", str(dataset.pk), "--preset", "clean", "--protocol", "utterance"]
+    args += ["--backbone", BACKBONE, "--epochs", "300", "--image-size", "64"]
+    args += ["--batch-size", "16", "--trainable", "all", "--no-cache-trunk-features"]
+    args += ["--no-pretrained", "--no-baselines", "--noises", str(noises[0].pk)]
+    command = [sys.executable, "manage.py", "train", *args]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=live_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            run = TrainingRun.objects.select_related("job").filter(dataset=dataset).first()
+            if run and run.job.state == "running" and run.job.stage == "training":
+                break
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+            assert time.monotonic() < deadline, "the command never started training"
+            time.sleep(0.3)
+        proc.send_signal(stop)
+        output = proc.communicate(timeout=90)[0].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "Interrupted: the run was cancelled, no model saved." in output
+    run.job.refresh_from_db()
+    assert run.job.state == "cancelled" and run.job.message == "Interrupted in the terminal."
+    assert not EmotionModel.objects.exists()
+
+    # The identical run is not blocked by the interrupted one.
+    again = training.create_training_run(
+        user,
+        dataset,
+        preset=run.preset,
+        protocol=run.protocol,
+        noises=noises,
+        backbone=BACKBONE,
+        config={k: v for k, v in run.config.items() if k not in ("backbone", "kfold")},
+        seed=run.seed,
+        dispatch=False,
+    )
+    assert again.job.params["fingerprint"] == run.job.params["fingerprint"]

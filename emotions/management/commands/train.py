@@ -1,15 +1,24 @@
 """`manage.py train --dataset ID`: a training run from the terminal, with a progress bar.
 
-The same service as the Train page: the run is checked and recorded the same way, then
-trained in this process instead of on a worker, and shows up on the site like any other.
+The same service as the Train page and the API: the run is checked and recorded the same
+way, then trained in this process instead of on a worker, and shows up on the site like any
+other. Every training setting the API takes (emotions.ser.constants.TRAIN_SETTINGS) is an
+option here, made from the same definition. Ctrl-C, SIGTERM or SIGHUP cancel the run's job,
+so the identical run can be started again at once.
 """
+
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from emotions.models import Dataset, Job, NoiseProfile, TrainingRun
-from emotions.ser.constants import BACKBONES, DEFAULT_BACKBONE, DEFAULT_SNRS_DB
+from emotions.ser.constants import BACKBONES, DEFAULT_BACKBONE, DEFAULT_SNRS_DB, TRAIN_SETTINGS
 from emotions.services import jobs, training
 from emotions.services.errors import ServiceError
 
@@ -58,10 +67,9 @@ class Command(BaseCommand):
         parser.add_argument("--train-noises", type=int, nargs="*", default=[])
         parser.add_argument("--test-noises", type=int, nargs="*", default=[])
         parser.add_argument("--snrs", type=float, nargs="*", default=list(DEFAULT_SNRS_DB))
-        parser.add_argument("--epochs", type=int)
-        parser.add_argument("--batch-size", type=int)
-        parser.add_argument("--lr", type=float, help="learning rate (default: the method's 4e-4)")
-        parser.add_argument("--image-size", type=int, help="model input size (default 256)")
+        settings = parser.add_argument_group("training settings (as the API's config)")
+        for name, setting in TRAIN_SETTINGS.items():
+            _add_setting(settings, name, setting)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--kfold", type=int, help="k-fold cross-validation (2-10)")
         parser.add_argument("--name", default="")
@@ -72,16 +80,7 @@ class Command(BaseCommand):
         if dataset is None:
             raise CommandError(f"There is no dataset {options['dataset']}.")
         owner = self._owner(options["user"], dataset)
-        config = {
-            key: options[option]
-            for key, option in (
-                ("epochs", "epochs"),
-                ("batch_size", "batch_size"),
-                ("lr", "lr"),
-                ("image_size", "image_size"),
-            )
-            if options[option] is not None
-        }
+        config = {key: options[key] for key in TRAIN_SETTINGS if options.get(key) is not None}
         try:
             run = training.create_training_run(
                 owner,
@@ -102,6 +101,12 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"Training run #{run.pk} ({run.get_preset_display()}) on {dataset}.")
+        self.stdout.write(
+            "Training noises: "
+            + (", ".join(f"#{n.pk} {n.name}" for n in run.train_noises.order_by("pk")) or "none")
+            + "; test noises (never in training): "
+            + (", ".join(f"#{n.pk} {n.name}" for n in run.test_noises.order_by("pk")) or "none")
+        )
         job = self._run(run)
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"Training {job.state}: {job.error or job.message}")
@@ -109,16 +114,19 @@ class Command(BaseCommand):
         self._report(run)
 
     def _run(self, run: TrainingRun) -> Job:
-        with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {n:.0f}% {postfix}") as bar:
+        try:
+            with _stop_signals_interrupt():
+                bar_format = "{l_bar}{bar}| {n:.0f}% {postfix}"
+                with tqdm(total=100, unit="%", bar_format=bar_format) as bar:
 
-            def body(job, reporter):
-                return training.run_training(job, _BarReporter(reporter, bar))
+                    def body(job, reporter):
+                        return training.run_training(job, _BarReporter(reporter, bar))
 
-            try:
-                jobs.run(run.job_id, body, worker="manage.py train", device=_device_label())
-            except KeyboardInterrupt:
-                jobs.mark_cancelled(run.job_id)
-                raise CommandError("Interrupted: the run was cancelled, no model saved.") from None
+                    jobs.run(run.job_id, body, worker="manage.py train", device=_device_label())
+        except KeyboardInterrupt:
+            # Queued or running, the job ends cancelled: nothing blocks the identical rerun.
+            jobs.mark_cancelled(run.job_id, "Interrupted in the terminal.")
+            raise CommandError("Interrupted: the run was cancelled, no model saved.") from None
         return Job.objects.get(pk=run.job_id)
 
     def _report(self, run: TrainingRun) -> None:
@@ -160,6 +168,45 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"There is no noise recording {', '.join(missing)}.")
         return [found[i] for i in ids]
+
+
+def _add_setting(parser, name: str, setting) -> None:
+    """One option per training setting: --epochs, --class-weighting, --no-pretrained, ..."""
+    flag = "--" + name.replace("_", "-")
+    default = setting.default
+    if setting.kind is bool:
+        on_off = "on" if default else "off"
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=f"default {on_off}")
+    elif setting.kind is list:
+        parser.add_argument(flag, metavar="A,B", help="comma-separated names (default: none)")
+    elif setting.choices:
+        parser.add_argument(flag, choices=setting.choices, help=f"default {default}")
+    elif setting.kind in (int, float):
+        bounds = f"{setting.low:g} to {setting.high:g}"
+        parser.add_argument(flag, type=setting.kind, help=f"{bounds}, default {default:g}")
+    else:
+        parser.add_argument(flag, help=f"default {default!r}")
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run with KeyboardInterrupt, so its job is
+    cancelled rather than left running until the reaper fails it. SIGINT is set here too:
+    a process started in the background inherits it ignored, and Python then leaves it so."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, interrupt) for sig in stops}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _table_line(cells, widths: list[int]) -> str:

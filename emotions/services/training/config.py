@@ -19,7 +19,11 @@ SNR_RANGE_DB = (-20.0, 60.0)
 # Chosen outside the settings object (they have fields of their own in the API and CLI) but
 # stored in the run's config beside the settings.
 RUN_KEYS = ("backbone", "kfold")
-CONFIG_DEFAULTS: dict[str, Any] = dict(TRAIN_DEFAULTS)
+# Lists are stored as JSON lists; the defaults say so too, so a default run's config and a
+# stored one compare equal.
+CONFIG_DEFAULTS: dict[str, Any] = {
+    k: list(v) if isinstance(v, tuple) else v for k, v in TRAIN_DEFAULTS.items()
+}
 
 
 def clean_config(overrides: dict) -> dict:
@@ -45,6 +49,8 @@ def clean_config(overrides: dict) -> dict:
             config[key] = value
         elif setting.choices:
             config[key] = choice(value, setting.choices, key)
+        elif setting.kind is list:
+            config[key] = names(key, value)
         else:
             config[key] = str(value or "").strip()[:100]
     return config
@@ -63,6 +69,21 @@ def clean_snrs(snrs: Sequence[float] | None) -> list[float]:
             out.append(snr)
     if len(out) > MAX_SNRS:
         raise ServiceError(f"At most {MAX_SNRS} SNRs, please.")
+    return out
+
+
+MAX_NAMES, MAX_NAME_LENGTH = 100, 100
+
+
+def names(what: str, value: Any) -> list[str]:
+    """A list of names (e.g. speakers) from a list or a comma-separated string; each once."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ServiceError(f'{what} must be a list of names, e.g. ["spk1", "spk2"].')
+    out = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    if len(out) > MAX_NAMES or any(len(v) > MAX_NAME_LENGTH for v in out):
+        raise ServiceError(f"{what}: at most {MAX_NAMES} names of {MAX_NAME_LENGTH} characters.")
     return out
 
 

@@ -81,6 +81,7 @@ def split_corpus(ctx: JobContext, corpus: Corpus) -> list:
             seed=ctx.run.seed,
             k=ctx.config.get("kfold"),
             test_group=ctx.config["test_group"],
+            test_speakers=ctx.config.get("test_speakers") or (),
         )
     except ValueError as exc:  # SplitError, or scikit-learn refusing a k-fold split
         raise ServiceError(f"Cannot split this dataset: {exc}") from exc

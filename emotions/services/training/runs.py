@@ -195,6 +195,12 @@ def _check_dataset(dataset: Dataset, protocol: str, config: dict, kfold: int | N
                 "Some utterances have no speaker, so they cannot be kept out of the training "
                 "speakers: name their speakers, exclude them, or choose another protocol."
             )
+        _check_test_speakers(dataset, kept, config["test_speakers"], kfold)
+    elif config["test_speakers"]:
+        raise ServiceError(
+            "Held-out speakers can be named for a speaker-independent split only; choose "
+            "that protocol or leave the held-out speakers empty."
+        )
     if protocol == Protocol.LEAVE_ONE_GROUP:
         groups = set(kept.values_list("group", flat=True))
         if len(groups) < 2:
@@ -210,6 +216,27 @@ def _check_dataset(dataset: Dataset, protocol: str, config: dict, kfold: int | N
     if protocol in (Protocol.UTTERANCE, Protocol.RANDOM_BLOCKS) and kfold:
         if min(counts.values()) < 2 or sum(counts.values()) < kfold:
             raise ServiceError(f"{kfold}-fold cross-validation needs more utterances per emotion.")
+
+
+def _check_test_speakers(dataset: Dataset, kept, named: list[str], kfold: int | None) -> None:
+    if not named:
+        return
+    if kfold:
+        raise ServiceError(
+            "Named held-out speakers make one split; k-fold cross-validation chooses its own. "
+            "Leave one of them out."
+        )
+    speakers = set(kept.values_list("speaker", flat=True))
+    missing = [s for s in named if s not in speakers]
+    if missing:
+        raise ServiceError(
+            f"“{dataset}” has no speaker {', '.join(missing)}; its speakers are "
+            f"{', '.join(sorted(speakers))}."
+        )
+    if set(named) >= speakers:
+        raise ServiceError(
+            "Every speaker would be held out: keep at least one speaker for training."
+        )
 
 
 def _refuse_duplicate(owner, fingerprint: str) -> None:
