@@ -305,9 +305,9 @@ def test_only_the_owner_updates_and_deletes(world):
 
     for path in (
         f"/api/training-runs/{objects['run'].pk}/",  # first: it holds the dataset
+        f"/api/lectures/{objects['lecture'].pk}/",  # before the model that analysed it
         f"/api/models/{model}/",
         f"/api/noise/{objects['noise'].pk}/",
-        f"/api/lectures/{objects['lecture'].pk}/",
         f"/api/datasets/{dataset}/",
         f"/api/jobs/{objects['job'].pk}/",
     ):
