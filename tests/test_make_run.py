@@ -71,6 +71,8 @@ def stop_group(proc: subprocess.Popen) -> None:
                 pass
 
 
+# Room for the start deadline and a slow stop beyond the suite-wide 300 s.
+@pytest.mark.timeout(START_DEADLINE_S + 180)
 @pytest.mark.parametrize("port_from", ["default", "PORT"])
 def test_make_run_serves_the_address_it_prints(tmp_path: Path, port_from: str):
     env = {
