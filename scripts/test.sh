@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests need and run lint and the whole suite against real Redis,
-# a real Celery worker and a real Daphne server (started by the tests).
+# a real Celery worker and the real ASGI server (started by the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements-dev.txt

@@ -1,5 +1,5 @@
 """A job queued through the web API runs on a real Celery worker over real Redis, and a
-real WebSocket client connected through Daphne sees its progress in order."""
+real WebSocket client connected through the ASGI server sees its progress in order."""
 
 import pytest
 
