@@ -14,24 +14,27 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from emotions import params, selectors
 from emotions.models import EmotionModel, Job, Lecture
 from emotions.ser.report import DEFAULT_SMOOTHING, SMOOTHING_WINDOWS, clock
-from emotions.services import health, lectures, reports
+from emotions.services import health, jobs, lectures, reports
 from emotions.services.errors import ServiceError
 from emotions.services.media import ranged_file_response
 
 
 @login_required
 def home(request):
+    jobs.reap_stale_jobs(owner=request.user)  # orphans end when their owner looks
     recent = selectors.jobs_for(request.user)[:10]
     return render(request, "emotions/home.html", {"recent_jobs": recent})
 
 
 @login_required
 def job_list(request):
+    jobs.reap_stale_jobs(owner=request.user)
     return render(request, "emotions/jobs.html", {"jobs": selectors.jobs_for(request.user)[:200]})
 
 
 @login_required
 def job_detail(request, job_id: int):
+    jobs.reap_stale_jobs(owner=request.user)
     try:
         job = selectors.job_for(request.user, job_id)
     except Job.DoesNotExist:

@@ -177,3 +177,23 @@ def test_one_user_cannot_starve_another(make_user, login_as, live_url, celery_wo
     # Its jobs done, the same user may start again.
     again = hog.post(f"{live_url}/api/jobs/", json={"steps": 1, "delay": 0}, timeout=30)
     assert again.status_code == 201
+
+
+@pytest.mark.parametrize("page", ["/", "/jobs/", "/jobs/{id}/", "/api/jobs/"])
+def test_every_job_view_fails_its_owners_orphans(make_user, settings, client, page):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    owner, other = make_user("ada"), make_user("bob")
+    stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 5)
+    mine, theirs = (
+        Job.objects.create(owner=user, kind="diagnostic", state="running", heartbeat_at=stale)
+        for user in (owner, other)
+    )
+    client.force_login(owner)
+    assert client.get(page.format(id=mine.pk)).status_code == 200
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.state, mine.error) == ("failed", jobs.STALE_MESSAGE)
+    assert theirs.state == "running"  # each user's reads end their own orphans only
