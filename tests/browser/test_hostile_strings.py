@@ -110,9 +110,15 @@ def _upload_lecture(http, url: str, model_id: int, title: str, filename: str) ->
 
 
 @pytest.fixture
-def world(make_user, login_as, live_url, celery_worker, tmp_path):
+def hostile_model(make_user, tmp_path) -> EmotionModel:
+    return _hostile_model(make_user("mallory"), tmp_path)
+
+
+@pytest.fixture
+def world(hostile_model, make_user, login_as, live_url, celery_worker):
     """A's hostile objects (through the API and the worker where users make them)."""
-    mallory = make_user("mallory")
+    mallory = hostile_model.owner
+    model = hostile_model
     make_user("bob")
     make_user("root", is_staff=True, is_superuser=True)
     a, b = login_as("mallory"), login_as("bob")
@@ -132,7 +138,6 @@ def world(make_user, login_as, live_url, celery_worker, tmp_path):
         timeout=60,
     )
     assert noise.status_code == 201, noise.text
-    model = _hostile_model(mallory, tmp_path)
     mine = _upload_lecture(a, live_url, model.pk, SVG, f"{IMG}.wav")
     theirs = _upload_lecture(b, live_url, model.pk, SCRIPT, f"{SVG}.wav")
     jobs = [dataset["import_job"]["id"], mine["job"]["id"], theirs["job"]["id"]]
@@ -304,3 +309,55 @@ def test_hostile_strings_stay_text_for_every_viewer(world, page_for, live_url, c
     assert SCRIPT in run_page and JS_URL in run_page and all(lab in run_page for lab in LABELS)
     # Staff reads it all in the admin, as text too.
     assert IMG in seen["root"][f"/admin/emotions/job/{world['mallory']['job_id']}/change/"]
+
+
+def _assert_clean(page) -> None:
+    found = page.evaluate(INJECTED_JS)
+    assert not {k: v for k, v in found.items() if v}, f"{page.url}: {found}"
+
+
+def test_upload_pages_show_hostile_file_names_as_text(
+    hostile_model, make_user, page_for, celery_worker
+):
+    """The upload scripts draw what comes back (file names, names, job messages) as text."""
+    from emotions.models import Lecture
+
+    make_user("bob")
+    page = page_for("bob")
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    page.goto("/noise/")
+    page.get_by_label("Noise recordings").set_input_files(
+        {"name": f"{SVG}.wav", "mimeType": "audio/wav", "buffer": make.valid_wav(2.0)}
+    )
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_selector("#noise-uploads li .status:has-text('added:')", timeout=60_000)
+    _assert_clean(page)
+    assert f"{SVG}.wav" in page.text_content("#noise-uploads")
+
+    page.goto("/datasets/")
+    page.get_by_label("Corpus archive").set_input_files(
+        {"name": f"{IMG}.zip", "mimeType": "application/zip", "buffer": _manifest_zip()}
+    )
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.wait_for_selector("#import-status .state-succeeded", timeout=90_000)
+    _assert_clean(page)
+    page.get_by_role("link", name="Open the dataset").click()
+    page.wait_for_load_state()
+    _assert_clean(page)
+    assert all(label in page.text_content("body") for label in LABELS)
+
+    page.goto("/lectures/")
+    page.get_by_label("Recordings").set_input_files(
+        {"name": f"{ALERT}.wav", "mimeType": "audio/wav", "buffer": make.valid_wav(3.0)}
+    )
+    page.get_by_label("Title", exact=True).fill(ALERT)
+    page.get_by_role("button", name="Upload and analyse").click()
+    page.wait_for_url("**/lectures/*/")
+    lecture = Lecture.objects.get(pk=int(page.url.rstrip("/").rsplit("/", 1)[1]))
+    assert lecture.title == ALERT
+    page.wait_for_selector("[data-live-job] .state-succeeded", timeout=90_000)
+    _assert_clean(page)
+    assert ALERT in page.text_content("h1")
+    assert not dialogs
