@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # bench/load.py (beside this script) prepares a scratch site the same way.
-from load import PASSWORD, free_port, percentile, prepare, start
+from load import cleanup_redis, free_port, percentile, prepare, sign_in, start
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_RSS_TARGET = 400e6
@@ -84,19 +84,11 @@ def peak_rss(pid: int) -> int:
 
 
 def login(url: str, username: str):
+    """A signed-in session that may POST (CSRF token and Referer set)."""
     import requests
 
     http = requests.Session()
-    http.get(url + "/accounts/login/", timeout=30).raise_for_status()
-    answer = http.post(
-        url + "/accounts/login/",
-        data={"username": username, "password": PASSWORD, "next": "/"},
-        headers={"X-CSRFToken": http.cookies["csrftoken"], "Referer": url + "/"},
-        timeout=30,
-        allow_redirects=False,
-    )
-    if answer.status_code != 302:
-        raise RuntimeError(f"login of {username} failed: {answer.status_code}")
+    http.cookies.update(sign_in(url, username))
     http.headers.update({"X-CSRFToken": http.cookies["csrftoken"], "Referer": url + "/"})
     return http
 
@@ -308,7 +300,7 @@ def main() -> None:
                 server.wait(timeout=20)
             except Exception:  # noqa: BLE001 - a server that will not stop is killed
                 server.kill()
-        forget_redis_keys()
+        cleanup_redis()  # the queued analysis job: no worker runs here
         if args.keep:
             print(f"kept {tmp}")
         else:
@@ -328,22 +320,6 @@ def wait_until_up(url: str, server) -> None:
         except requests.RequestException:
             time.sleep(0.3)
     raise RuntimeError("the server did not answer within 90 s")
-
-
-def forget_redis_keys() -> None:
-    """The queued analysis job (no worker runs here) and anything else under our prefix."""
-    prefix = os.environ.get("REDIS_KEY_PREFIX")
-    if not prefix:
-        return
-    try:
-        import redis
-        from django.conf import settings
-
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=f"*{prefix}*", count=1000):
-            client.delete(key)
-    except Exception as exc:  # noqa: BLE001 - cleanup is best effort
-        print(f"(could not clear Redis keys under {prefix}: {exc})")
 
 
 if __name__ == "__main__":
