@@ -40,7 +40,6 @@ from emotions.ser.constants import (
     SCRATCH_PROVENANCE,
     TRAIN_SETTINGS,
 )
-from emotions.ser.device import choose_device as resolve_device  # noqa: F401 (old name)
 
 Trainable = Literal["default", "all", "classifier"]
 TRAINABLE_CHOICES: tuple[str, ...] = TRAIN_SETTINGS["trainable"].choices

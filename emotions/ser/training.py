@@ -26,13 +26,13 @@ from torch import nn
 
 from emotions.ser import augment
 from emotions.ser.constants import TRAIN_DEFAULTS
+from emotions.ser.device import choose_device
 from emotions.ser.networks import (
     SERNetwork,
     autocast,
     autocast_dtype,
     model_input,
     place_network,
-    resolve_device,
 )
 
 # Images: a (N, 3, H, W) tensor or array; a Dataset whose items are images or (image, ...) tuples;
@@ -118,7 +118,7 @@ class TrainConfig:
     cache_trunk_features: bool = True
     class_weighting: ClassWeighting = "loss"
     seed: int = 0
-    device: str | None = None  # None: CUDA when present, else CPU
+    device: str | None = None  # None: emotions.ser.device.choose_device (SERSITE_DEVICE)
     num_threads: int | None = None  # CPU threads for this run; None leaves torch's setting
 
     def __post_init__(self) -> None:
@@ -182,7 +182,7 @@ def train(
     ``config.device``.
     """
     config = config or TrainConfig()
-    device = resolve_device(config.device)
+    device = choose_device(config.device)
     y = _as_labels(labels, net.num_classes)
     val_y = _as_labels(val[1], net.num_classes) if val is not None else None
     progress = _Progress(on_progress, config.epochs)
@@ -560,9 +560,9 @@ def predict_proba(
 
     ``images`` is a (N, 3, H, W) tensor, or an iterable of batches (4-D tensors or tuples
     whose first item is one) or of single (3, H, W) images, which are batched here.
-    ``net`` is moved to ``device`` (CUDA when present) and left in eval mode.
+    ``net`` is moved to ``device`` (default: choose_device) and left in eval mode.
     """
-    device = resolve_device(device)
+    device = choose_device(device)
     place_network(net, device)
     net.eval()
     out: list[torch.Tensor] = []
