@@ -54,6 +54,16 @@ def header_claims_more(seconds: float = 1.0, claimed_s: float = 60.0) -> bytes:
     return bytes(data)
 
 
+def header_says_rate(rate: int = 1, seconds: float = 3.0) -> bytes:
+    """A WAV whose fmt chunk claims `rate` Hz: 3 s of 16 kHz samples (96 KB) then read as
+    13 h 20 min at 1 Hz."""
+    data = bytearray(valid_wav(seconds))
+    assert data[12:16] == b"fmt "
+    data[24:28] = struct.pack("<I", rate)
+    data[28:32] = struct.pack("<I", rate * 2)
+    return bytes(data)
+
+
 def random_bytes(n: int = 64_000, seed: int = 1) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
 
