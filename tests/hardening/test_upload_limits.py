@@ -4,9 +4,12 @@ it, cuts a chunked one at the limit, and keeps its memory flat while it accepts 
 upload. Memory is the server process's peak resident size (VmHWM), not a timing."""
 
 import json
+import os
 import socket
 import struct
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,12 +25,39 @@ LIMIT = 64_000_000
 MEMORY_SLACK = LIMIT // 4
 
 
+@dataclass
+class SmallSite:
+    url: str
+    pid: int
+    tmp: Path  # the server's temporary folder: where Django spools request bodies
+
+
 @pytest.fixture(scope="module")
-def small_site(live_env, logs_dir) -> Iterator[tuple[str, int]]:
-    env = {**live_env, "MAX_UPLOAD_BYTES": str(LIMIT)}
+def small_site(live_env, logs_dir, tmp_path_factory) -> Iterator[SmallSite]:
+    tmp = tmp_path_factory.mktemp("upload-limits-tmp")
+    env = {**live_env, "MAX_UPLOAD_BYTES": str(LIMIT), "TMPDIR": str(tmp)}
     proc, url = start_server(env, logs_dir / "web-upload-limits.log")
-    yield url, proc.pid
+    yield SmallSite(url, proc.pid, tmp)
     _stop(proc)
+
+
+def left_in(pid: int, folder: Path) -> list[str]:
+    """Files in `folder` (the server's temporary folder) that still exist or that the
+    server still holds open, once it had a moment to close them. Django spools a request
+    body to an unnamed temporary file: only the process's open files show it."""
+    for _ in range(50):
+        left = [str(p) for p in folder.iterdir()]
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except FileNotFoundError:  # closed meanwhile
+                continue
+            if target.startswith(str(folder)):
+                left.append(target)
+        if not left:
+            break
+        time.sleep(0.1)
+    return left
 
 
 def peak_rss(pid: int) -> int:
@@ -73,7 +103,7 @@ def send_until_refused(sock: socket.socket, pieces: Iterator[bytes]) -> int:
 
 
 def test_a_declared_oversized_body_is_refused_before_it_is_read(small_site):
-    url, _ = small_site
+    url = small_site.url
     with connect(url) as sock:
         # Only the head: the answer cannot wait for a body that never comes.
         sock.sendall(
@@ -91,7 +121,7 @@ def test_a_declared_oversized_body_is_refused_before_it_is_read(small_site):
 def test_a_client_still_sending_reads_its_413(small_site):
     """A browser sends the whole file before it reads: closing the connection stops it,
     and the 413 sent before the close is still there to read."""
-    url, _ = small_site
+    url = small_site.url
     with connect(url) as sock:
         sock.sendall(
             b"POST /api/lectures/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -112,7 +142,7 @@ def chunked(total: int, piece: int = 256 * 1024) -> Iterator[bytes]:
 
 
 def test_a_chunked_oversized_body_is_cut_at_the_limit(small_site):
-    url, pid = small_site
+    url, pid = small_site.url, small_site.pid
     before = peak_rss(pid)
     total = 5 * LIMIT
     with connect(url) as sock:
@@ -126,6 +156,8 @@ def test_a_chunked_oversized_body_is_cut_at_the_limit(small_site):
     assert body["detail"] == "This upload is too large; the limit is 64 MB."
     assert sent < 2 * LIMIT, f"the server read {sent} bytes of a body it refused"
     assert peak_rss(pid) - before < MEMORY_SLACK
+    # The part Django had spooled to a temporary file went with the request.
+    assert left_in(pid, small_site.tmp) == []
     assert requests.get(url + "/accounts/login/", timeout=10).status_code == 200
 
 
@@ -163,7 +195,7 @@ class WavUpload:
 
 
 def test_a_large_accepted_upload_keeps_memory_flat(small_site, make_user, emotion_model):
-    url, pid = small_site
+    url, pid = small_site.url, small_site.pid
     make_user("teacher")
     http = login(url, "teacher")
 
@@ -182,3 +214,4 @@ def test_a_large_accepted_upload_keeps_memory_flat(small_site, make_user, emotio
     answer = post(body)
     assert answer.json()["size_bytes"] == len(body.wav_head) + body.data_bytes
     assert peak_rss(pid) - before < MEMORY_SLACK
+    assert left_in(pid, small_site.tmp) == []  # the spooled body and the upload's copy
