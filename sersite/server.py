@@ -3,8 +3,8 @@
 `make run` (Procfile), the tests' live server and the benchmarks all start the site with
 `python -m sersite.server --host H --port P`, so they run the same server the same way.
 
-Uvicorn hands a request body to the application in pieces of at most 64 kB and stops
-reading the socket while the application has not taken them, so an upload never piles up
+Uvicorn hands a request body to the application in pieces as they arrive and stops
+reading the socket while more than 64 kB of it wait unread, so an upload never piles up
 in the server; sersite.bodylimit refuses bodies past the upload limit.
 """
 

@@ -73,7 +73,7 @@ def connect(url: str) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=10)
 
 
-def read_response(sock: socket.socket) -> tuple[int, dict]:
+def read_response(sock: socket.socket, json_body: bool = True) -> tuple[int, dict | None]:
     """Status and JSON body of the response waiting on the socket (read even after the
     server reset a connection that was still sending: the answer came first)."""
     data = b""
@@ -87,7 +87,7 @@ def read_response(sock: socket.socket) -> tuple[int, dict]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 "), data[:200]
-    return int(head.split()[1]), json.loads(body or b"null")
+    return int(head.split()[1]), json.loads(body or b"null") if json_body else None
 
 
 def send_until_refused(sock: socket.socket, pieces: Iterator[bytes]) -> int:
@@ -132,6 +132,21 @@ def test_a_client_still_sending_reads_its_413(small_site):
     assert status == 413
     assert "the limit is 64 MB" in body["detail"]
     assert sent < 200_000_000 // 2, "the server read the refused body"
+
+
+def test_endless_headers_are_refused(small_site):
+    """The request head is bounded too (sersite.server.MAX_HEAD_BYTES): a client cannot
+    fill the server's memory with headers that never end."""
+    before = peak_rss(small_site.pid)
+    with connect(small_site.url) as sock:
+        sock.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        line = b"X-Padding: " + b"a" * 1000 + b"\r\n"
+        sent = send_until_refused(sock, (line for _ in range(LIMIT // len(line))))
+        status, _ = read_response(sock, json_body=False)
+    assert status == 400
+    assert sent < LIMIT // 2, "the server kept reading the head"
+    assert peak_rss(small_site.pid) - before < MEMORY_SLACK
+    assert requests.get(small_site.url + "/accounts/login/", timeout=10).status_code == 200
 
 
 def chunked(total: int, piece: int = 256 * 1024) -> Iterator[bytes]:
