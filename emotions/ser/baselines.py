@@ -180,7 +180,7 @@ def fit_and_evaluate_baselines(
             say(f"fitting {spec.name}")
             started = time.perf_counter()
             model = make_classifier(spec.classifier, seed)
-            with warnings.catch_warnings(), _one_openmp_thread():
+            with warnings.catch_warnings(), _one_thread():
                 # lbfgs may stop at max_iter on hard sets; the figures still say how it did
                 warnings.simplefilter("ignore", category=UserWarning)
                 warnings.filterwarnings("ignore", message=".*lbfgs failed to converge.*")
@@ -188,7 +188,7 @@ def fit_and_evaluate_baselines(
             fit_seconds = time.perf_counter() - started
             metrics, probabilities = {}, {}
             for name, (_, y) in tests.items():
-                with _one_openmp_thread():
+                with _one_thread():
                     proba = _full_proba(model, f_tests[name], len(labels))
                 probabilities[name] = proba
                 metrics[name] = evaluate(y, proba.argmax(1), labels)
@@ -232,10 +232,12 @@ def make_classifier(classifier: str, seed: int = 0) -> Any:
     raise ValueError(f"unknown classifier {classifier!r}")
 
 
-def _one_openmp_thread() -> Any:
-    # The trees' OpenMP threads spin while they wait for each other: on the shared 2-core
-    # machine a fit on 1,000 blocks took 39 CPU-seconds with 2 threads and 5.7 with one.
-    return threadpool_limits(limits=1, user_api="openmp")
+def _one_thread() -> Any:
+    # OpenMP (the trees) and BLAS (logistic regression) threads spin while they wait for
+    # each other: on the shared 2-core machine a tree fit on 1,000 blocks took 39
+    # CPU-seconds with 2 threads and 5.7 with one, and a logistic regression on 1,400
+    # blocks 97 s of wall time. Small fits like these gain nothing from a second thread.
+    return threadpool_limits(limits=1)
 
 
 def _full_proba(model: Any, features: np.ndarray, num_classes: int) -> np.ndarray:
