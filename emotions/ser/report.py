@@ -179,11 +179,7 @@ class Timeline:
         }
 
     def name(self, code: int) -> str:
-        if code == SILENCE_CODE:
-            return SILENCE
-        if code == NO_SPEECH_CODE:
-            return NO_SPEECH
-        return self.labels[code]
+        return _code_name(code, self.labels)
 
     def as_dict(self) -> dict:
         """Compact JSON for the page: column arrays, emotions as indexes into `labels`."""
@@ -198,6 +194,7 @@ class Timeline:
             "no_speech_s": round(self.seconds_of(NO_SPEECH_CODE), 3),
             "shares": {k: round(v, 4) for k, v in shares.items()},
             "dominant": max(shares, key=shares.get) if self.speech_seconds() else None,
+            "low_confidence_threshold": round(low_confidence_threshold(len(self.labels)), 4),
             "start": [round(float(t), 3) for t in self.start_s],
             "end": [round(float(t), 3) for t in self.end_s],
             "raw": self.raw.tolist(),

@@ -414,7 +414,7 @@ class Report {
   rows() {
     const d = this.data;
     const f = this.filter.value;
-    const threshold = 1.5 / Math.max(d.labels.length, 1);
+    const threshold = d.low_confidence_threshold ?? 0;
     let rows = d.runs.filter((r) => !f || r.label === f || (f === "low" && r.confidence !== null && r.confidence < threshold));
     const key = this.sort.value;
     if (key === "confidence") rows = [...rows].sort((a, b) => (b.confidence ?? -1) - (a.confidence ?? -1) || a.start_s - b.start_s);
