@@ -16,8 +16,11 @@ import pytest
 import requests
 
 from tests.conftest import _stop, login, start_server
+from tests.hardening.conftest import TALLY
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+# Each refusal below is one bad input in the hardening tally ("N tried, N handled"):
+# tried when its test starts, handled once every assertion held.
 
 LIMIT = 64_000_000
 # The server may hold a few of Uvicorn's 64 kB pieces and Django's 2 MB in-memory spool:
@@ -103,6 +106,7 @@ def send_until_refused(sock: socket.socket, pieces: Iterator[bytes]) -> int:
 
 
 def test_a_declared_oversized_body_is_refused_before_it_is_read(small_site):
+    TALLY["tried"] += 1
     url = small_site.url
     with connect(url) as sock:
         # Only the head: the answer cannot wait for a body that never comes.
@@ -116,11 +120,13 @@ def test_a_declared_oversized_body_is_refused_before_it_is_read(small_site):
     assert body["detail"] == "This upload is 3 GB; the limit is 64 MB."
     # The server is still there for the next person.
     assert requests.get(url + "/accounts/login/", timeout=10).status_code == 200
+    TALLY["handled"] += 1
 
 
 def test_a_client_still_sending_reads_its_413(small_site):
     """A browser sends the whole file before it reads: closing the connection stops it,
     and the 413 sent before the close is still there to read."""
+    TALLY["tried"] += 1
     url = small_site.url
     with connect(url) as sock:
         sock.sendall(
@@ -132,11 +138,13 @@ def test_a_client_still_sending_reads_its_413(small_site):
     assert status == 413
     assert "the limit is 64 MB" in body["detail"]
     assert sent < 200_000_000 // 2, "the server read the refused body"
+    TALLY["handled"] += 1
 
 
 def test_endless_headers_are_refused(small_site):
     """The request head is bounded too (sersite.server.MAX_HEAD_BYTES): a client cannot
     fill the server's memory with headers that never end."""
+    TALLY["tried"] += 1
     before = peak_rss(small_site.pid)
     with connect(small_site.url) as sock:
         sock.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
@@ -147,6 +155,7 @@ def test_endless_headers_are_refused(small_site):
     assert sent < LIMIT // 2, "the server kept reading the head"
     assert peak_rss(small_site.pid) - before < MEMORY_SLACK
     assert requests.get(small_site.url + "/accounts/login/", timeout=10).status_code == 200
+    TALLY["handled"] += 1
 
 
 def chunked(total: int, piece: int = 256 * 1024) -> Iterator[bytes]:
@@ -157,6 +166,7 @@ def chunked(total: int, piece: int = 256 * 1024) -> Iterator[bytes]:
 
 
 def test_a_chunked_oversized_body_is_cut_at_the_limit(small_site):
+    TALLY["tried"] += 1
     url, pid = small_site.url, small_site.pid
     before = peak_rss(pid)
     total = 5 * LIMIT
@@ -174,6 +184,7 @@ def test_a_chunked_oversized_body_is_cut_at_the_limit(small_site):
     # The part Django had spooled to a temporary file went with the request.
     assert left_in(pid, small_site.tmp) == []
     assert requests.get(url + "/accounts/login/", timeout=10).status_code == 200
+    TALLY["handled"] += 1
 
 
 class WavUpload:
