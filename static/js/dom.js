@@ -4,8 +4,9 @@
 // Every script builds its nodes here instead of writing innerHTML.
 
 const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "poster"]);
-// Same-site paths, http(s), blob: and data: images; never javascript: or other schemes.
-const SAFE_URL = /^(?:\/(?!\/)|\.{1,2}\/|https?:|blob:|data:image\/|[^:]*$)/i;
+// Same-site paths, http(s), blob: and data: images; never javascript:, other schemes or
+// another host by a protocol-relative "//host".
+const SAFE_URL = /^(?:\/(?![/\\])|\.{1,2}\/|https?:|blob:|data:image\/|(?![/\\]{2})[^:]*$)/i;
 
 // h("a", {href: "/x/", class: "muted"}, "text", otherNode): an element with attributes and
 // children; strings become text nodes, null/false children and attributes are left out.
