@@ -119,8 +119,10 @@ def check_job_quota(owner) -> None:
         )
 
 
-# What a queued job whose task could not be sent says until the queue is back.
+# What a queued job whose task could not be sent says until the queue is back, and the
+# task id that marks it for `dispatch_unsent` (jobs a command runs itself keep "").
 WAITING_FOR_QUEUE = "Waiting for the job queue (unreachable just now); it starts once it is back."
+UNSENT = "unsent"
 
 
 def send(job_id: int, task_name: str, queue: str) -> bool:
@@ -134,9 +136,9 @@ def send(job_id: int, task_name: str, queue: str) -> bool:
     from sersite.celery import app
 
     task_id = uuid()
-    claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED, celery_task_id="").update(
-        celery_task_id=task_id
-    )
+    claimed = Job.objects.filter(
+        pk=job_id, state=Job.State.QUEUED, celery_task_id__in=("", UNSENT)
+    ).update(celery_task_id=task_id)
     if not claimed:
         return False
     job = Job.objects.get(pk=job_id)
@@ -157,7 +159,7 @@ def send(job_id: int, task_name: str, queue: str) -> bool:
     except Exception:  # broker down: the job waits, and is sent once the queue is back
         logger.warning("could not queue job %s; it will be sent later", job_id, exc_info=True)
         Job.objects.filter(pk=job_id, celery_task_id=task_id).update(
-            celery_task_id="", message=WAITING_FOR_QUEUE
+            celery_task_id=UNSENT, message=WAITING_FOR_QUEUE
         )
         _emit(Job.objects.get(pk=job_id), "state")
         return False
@@ -166,13 +168,15 @@ def send(job_id: int, task_name: str, queue: str) -> bool:
     return True
 
 
-def dispatch_unsent(min_age_s: float = 5.0) -> int:
+def dispatch_unsent(min_age_s: float = 0.0) -> int:
     """Send the queued jobs whose task never reached the broker (it was down when they
     were created); returns how many were sent. Workers call this every few seconds, so
-    such jobs start once the queue is back. Jobs younger than `min_age_s` are left to the
-    process that created them."""
+    such jobs start once the queue is back. Jobs a command runs in its own process
+    (dispatch=False) are never sent."""
     cutoff = timezone.now() - timedelta(seconds=min_age_s)
-    unsent = Job.objects.filter(state=Job.State.QUEUED, celery_task_id="", created_at__lt=cutoff)
+    unsent = Job.objects.filter(
+        state=Job.State.QUEUED, celery_task_id=UNSENT, created_at__lt=cutoff
+    )
     sent = 0
     for job in unsent.order_by("created_at", "pk")[:100]:
         queue = DEFAULT_QUEUE[job.kind]
@@ -405,7 +409,7 @@ def request_cancel(job: Job) -> Job:
         finished_at=timezone.now(),
         message="Cancelled before it started.",
     )
-    if claimed and job.celery_task_id:
+    if claimed and job.celery_task_id not in ("", UNSENT):
         from sersite.celery import app
 
         try:

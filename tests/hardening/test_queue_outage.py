@@ -34,21 +34,29 @@ def test_upload_while_queue_down_is_sent_when_it_returns(
     answer = client.post("/api/lectures/", {"file": upload}, format="multipart")
     assert answer.status_code == 201, answer.content
     job = Job.objects.get()
-    assert (job.state, job.celery_task_id) == ("queued", "")
+    assert (job.state, job.celery_task_id) == ("queued", jobs.UNSENT)
     assert job.message == jobs.WAITING_FOR_QUEUE
     assert Lecture.objects.count() == 1 and any(p.is_file() for p in tmp_path.rglob("*"))
     read = client.get(f"/api/jobs/{job.pk}/").json()
     assert read["state"] == "queued" and "Waiting for the job queue" in read["message"]
 
-    assert jobs.dispatch_unsent(min_age_s=0) == 0  # still down: nothing sent, nothing lost
+    assert jobs.dispatch_unsent() == 0  # still down: nothing sent, nothing lost
     monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: sent.append(kwargs))
-    assert jobs.dispatch_unsent(min_age_s=0) == 1
-    assert jobs.dispatch_unsent(min_age_s=0) == 0  # sent once, never twice
+    assert jobs.dispatch_unsent() == 1
+    assert jobs.dispatch_unsent() == 0  # sent once, never twice
     job.refresh_from_db()
     assert job.state == "queued" and job.celery_task_id == sent[0]["task_id"]
     assert job.message == ""
     assert sent[0]["queue"] == "gpu" and sent[0]["soft_time_limit"] > 0
     assert sent[0]["time_limit"] == sent[0]["soft_time_limit"] + settings.JOB_TIME_LIMIT_GRACE
+
+
+def test_jobs_a_command_runs_itself_are_never_sent(make_user, monkeypatch):
+    sent: list = []
+    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: sent.append(kwargs))
+    job = jobs.create_job(make_user("ada"), Job.Kind.DIAGNOSTIC, {"steps": 1}, dispatch=False)
+    assert jobs.dispatch_unsent() == 0 and sent == []
+    assert Job.objects.get(pk=job.pk).celery_task_id == ""
 
 
 def test_time_limit_grows_with_the_recording(make_user, emotion_model, settings):
