@@ -91,7 +91,7 @@ def _start_run(
     """Fill the Train form as a researcher does and start a run; returns the run's id."""
     page.goto("/train/")
     page.get_by_label("Dataset", exact=True).select_option(str(dataset.pk))
-    # One list of noises: the page splits it into training and test noises.
+    # One list of noises: the page splits it into training and test noises, and shows how.
     options = page.locator("#id_train_noises option")
     values = [options.nth(i).get_attribute("value") for i in range(options.count())]
     page.get_by_label("Noises mixed into training").select_option(values)
@@ -102,6 +102,11 @@ def _start_run(
     page.get_by_label("Image size (pixels)").fill(str(image_size))
     if name:
         page.get_by_label("Model name (optional)").fill(name)
+    page.get_by_role("button", name=button).click()
+    # One list is never split silently: the page shows the split in the two lists first,
+    # and the second press starts the run.
+    page.get_by_text("Your noises were split into training and test noises").wait_for()
+    assert page.locator("#id_test_noises option:checked").count() >= 1
     page.get_by_role("button", name=button).click()
     page.wait_for_url("**/train/runs/*/")
     return int(page.url.rstrip("/").rsplit("/", 1)[1])
@@ -147,8 +152,11 @@ def test_train_watch_cancel_compare(page_for, make_user, celery_worker, tmp_path
     _sample(page, samples)
     first_load = page.evaluate("performance.timeOrigin")
     # The run succeeds; the page then reloads once to show the server-drawn results.
-    page.locator("table.results").wait_for(timeout=240_000)
+    page.locator("table.results").first.wait_for(timeout=240_000)
     assert _state(page) == "Succeeded"
+    # The classical baselines stand beside the network, with a sentence saying who wins.
+    assert page.locator("#baselines tbody tr").count() == 4
+    assert page.locator("#baselines-summary").inner_text().startswith("The network")
     before = [s for s in samples if s["load"] == first_load]
     rows = [s["rows"] for s in before]
     assert rows and rows[-1] == EPOCHS, rows
@@ -172,7 +180,7 @@ def test_train_watch_cancel_compare(page_for, make_user, celery_worker, tmp_path
     # one, which analyses a recording below, is trained at that size.
     started = time.monotonic()
     mixup_id = _start_run(page, dataset, MIXUP, name="pitch mix-up", image_size=256)
-    page.locator("table.results").wait_for(timeout=240_000)
+    page.locator("table.results").first.wait_for(timeout=240_000)
     print(f"mix-up run at 256 px: {time.monotonic() - started:.1f} s")
     assert _state(page) == "Succeeded"
 
