@@ -170,6 +170,20 @@ def test_three_hour_timeline_draw_benchmark(page_for, make_user, emotion_model):
         f"detail: median {median:.1f} ms of 7 draws (min {min(timings):.1f}, max "
         f"{max(timings):.1f}); budget {DRAW_BUDGET_MS:.0f} ms; ratio {median / DRAW_BUDGET_MS:.3f}"
     )
+    # The whole reload a smoothing change costs: the server's report, parsing, every list.
+    loads = [
+        page.evaluate(
+            """async () => {
+              const t = performance.now(); await window.sersiteReport.load();
+              return performance.now() - t;
+            }"""
+        )
+        for _ in range(3)
+    ]
+    print(
+        f"BENCH report reload, 3 h (server report + parse + lists + draw): median "
+        f"{statistics.median(loads):.0f} ms of 3 (no budget set; for reference)"
+    )
     # The drawing is really there: the band's pixels at 1:30:00 are not blank.
     painted = page.evaluate(
         """() => {
