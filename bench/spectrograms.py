@@ -1,24 +1,31 @@
-"""Benchmark: spectrogram images the authors' way against our batched tensors, in one run.
+"""Benchmark: spectrogram images the authors' way, a plain torch.stft loop, the product's
+two paths, and a bare batched FFT of the same frames (the limit), in one fair run.
 
-On the same synthetic lecture audio (speech-like, 16 kHz, ``--minutes`` long):
+On the same speech-like audio (16 kHz, ``--minutes`` long), every side in ONE process with
+ONE thread (torch, OpenMP and scipy limited to 1: the same core for all), rounds
+INTERLEAVED (A, B, C, D, E, A, B, ...) so load drift hits every side alike, nothing warmed
+up outside the timed rounds (first-call costs count), the median round counts:
 
-(a) the authors' way, per block: librosa STFT -> power_to_db -> matplotlib figure with
-    ``librosa.display.specshow`` (jet) -> PNG file. Measured on ``--subset`` blocks and
-    extrapolated. Also with ``imshow`` instead of ``specshow`` (a faster way to draw it).
-(b) ours: ``emotions.ser.spectrogram.iter_model_input`` on every block, i.e. peak
-    normalisation, STFT, dB, jet lookup, 256 x 256 resize and ImageNet normalisation as
-    batched tensors, ending in model-ready float32 tensors (the authors' PNGs still have to
-    be read back, resized and normalised before a model can use them).
+(A) authors, per block: librosa STFT -> power_to_db -> matplotlib figure drawn with
+    ``librosa.display.specshow`` (jet) -> PNG file (``--subset`` blocks per round);
+(B) a plain torch loop a user would write, per block: ``torch.stft`` -> power -> dB ->
+    matplotlib's jet -> ``F.interpolate`` to 256 x 256 (antialiased) -> ImageNet
+    normalisation (``--subset`` blocks per round);
+(C) the product on the CPU (the analysis default): ``spectrogram_numpy.blocks_to_model_input``
+    in batches of 32 into one reused buffer, ending in model-ready float32 tensors;
+(D) the product's torch path (training, CUDA): ``spectrogram.iter_model_input``;
+(E) the limit: the same frames, windowed, through one batched real FFT to power and
+    nothing else (scipy's and torch's; the faster counts).
 
 Then the memory check: a ``--hours`` long MP3 (44.1 kHz mono, 32 kbit/s) is written to a
 temporary folder and streamed from disk through ``iter_blocks`` (decode, resample, split) in
-a fresh subprocess, which reports its peak resident memory (ru_maxrss).
+a fresh subprocess, which reports its peak resident memory (VmHWM).
 
-Prints human-readable lines and machine-readable ``key: value`` lines (ratio, rates, the
-time to turn one hour of lecture into model-ready tensors, peak memory).
+Key lines: ``ratio[product/authors]`` (target >= 100), ``ratio[product/fft_limit]`` (target
+>= 0.6), each for both product paths; ``hour_tensors_s``; ``peak_rss_mb``.
 
-    .venv/bin/python bench/spectrograms.py                # 10 min, 60-block subset, 3 h file
-    .venv/bin/python bench/spectrograms.py --minutes 2 --hours 0.5
+    .venv/bin/python bench/spectrograms.py                # 10 min, 5 rounds, 3 h file
+    .venv/bin/python bench/spectrograms.py --minutes 2 --rounds 3 --hours 0
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,18 +45,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread for every side
 import torch  # noqa: E402
 
 from emotions.ser.audio import split_blocks  # noqa: E402
 from emotions.ser.constants import (  # noqa: E402
     AMIN,
     HOP_LENGTH,
+    IMAGE_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     N_FFT,
     SAMPLE_RATE,
     TOP_DB,
     WIN_LENGTH,
 )
-from emotions.ser.device import choose_device  # noqa: E402
 from emotions.ser.spectrogram import iter_model_input  # noqa: E402
 
 
@@ -73,12 +82,11 @@ def lecture_like(seconds: float, sr: int = SAMPLE_RATE, seed: int = 0) -> np.nda
     return (0.5 * x / np.abs(x).max()).astype(np.float32)
 
 
-# --- (a) the authors' way ------------------------------------------------------------------------
+# --- the sides -----------------------------------------------------------------------------
 
 
-def authors_rate(blocks: np.ndarray, out_dir: Path, draw: str, repeats: int) -> float:
-    """Blocks per second for STFT + dB + matplotlib figure + PNG, one block at a time: the
-    blocks are cut into ``repeats`` runs and the fastest run counts, as for (b)."""
+def authors(blocks: np.ndarray, out_dir: Path) -> None:
+    """(A) STFT + dB + matplotlib figure + PNG, one block at a time."""
     import librosa
     import librosa.display
     import matplotlib
@@ -86,7 +94,7 @@ def authors_rate(blocks: np.ndarray, out_dir: Path, draw: str, repeats: int) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def one(i: int, block: np.ndarray) -> None:
+    for i, block in enumerate(blocks):
         stft = librosa.stft(
             block, n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window="hamming"
         )
@@ -94,58 +102,82 @@ def authors_rate(blocks: np.ndarray, out_dir: Path, draw: str, repeats: int) -> 
         fig = plt.figure(figsize=(2.59, 2.57), dpi=100)  # a 259 x 257 pixel image
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
-        if draw == "specshow":
-            librosa.display.specshow(db, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, cmap="jet", ax=ax)
-        else:
-            ax.imshow(db, cmap="jet", origin="lower", aspect="auto")
-        fig.savefig(out_dir / f"{draw}-{i:05d}.png", dpi=100)
+        librosa.display.specshow(db, sr=SAMPLE_RATE, hop_length=HOP_LENGTH, cmap="jet", ax=ax)
+        fig.savefig(out_dir / f"a-{i:05d}.png", dpi=100)
         plt.close(fig)
 
-    one(0, blocks[0])  # warm-up: imports, font cache, first figure
-    best = 0.0
-    for run in np.array_split(np.arange(len(blocks)), repeats):
-        start = time.perf_counter()
-        for i in run:
-            one(int(i), blocks[i])
-        best = max(best, len(run) / (time.perf_counter() - start))
-    return best
 
+def plain_torch(blocks: np.ndarray, size: int = IMAGE_SIZE) -> float:
+    """(B) what a user would write with torch.stft, one block at a time."""
+    import matplotlib
+    import torch.nn.functional as F
 
-# --- (b) ours ----------------------------------------------------------------------------------
-
-
-def _consume(blocks: np.ndarray, device: torch.device, batch: int | None) -> float:
+    jet = matplotlib.colormaps["jet"]
+    window = torch.hamming_window(WIN_LENGTH)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     checksum = 0.0
-    for images in iter_model_input(blocks, device=device, batch=batch):
-        checksum += float(images[:, :, 0, 0].sum())  # use the result (and sync on CUDA)
+    for block in blocks:
+        x = torch.from_numpy(block)
+        x = x / x.abs().max().clamp_min(1e-12)
+        spec = torch.stft(
+            x, N_FFT, HOP_LENGTH, WIN_LENGTH, window, center=True, return_complex=True
+        )
+        power = spec.abs() ** 2
+        db = 10 * torch.log10(power.clamp_min(AMIN) / power.max().clamp_min(AMIN))
+        db = db.clamp_min(-TOP_DB).flip(0)
+        rgb = jet(((db + TOP_DB) / TOP_DB).numpy(), bytes=True)[..., :3]
+        image = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+        image = F.interpolate(image, (size, size), mode="bilinear", antialias=True)
+        checksum += float(((image[0] / 255 - mean) / std)[:, 0, 0].sum())
     return checksum
 
 
-def our_rate(
-    blocks: np.ndarray, device: torch.device, batch: int | None, repeats: int, workers: int = 1
-) -> float:
-    """Blocks per second of iter_model_input, best of ``repeats`` runs (the machine is shared).
+def product_numpy(blocks: np.ndarray, batch: int = 32) -> float:
+    """(C) the CPU analysis path: numpy into one reused buffer."""
+    from emotions.ser import spectrogram_numpy
 
-    ``workers`` > 1: that many threads each convert their share of the blocks with one torch
-    thread, as the same number of single-threaded worker processes would.
-    """
+    buffer = np.empty((batch, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    checksum = 0.0
+    for start in range(0, len(blocks), batch):
+        images = spectrogram_numpy.blocks_to_model_input(blocks[start : start + batch], 256, buffer)
+        checksum += float(images[:, :, 0, 0].sum())
+    return checksum
 
-    def one_worker(part: np.ndarray) -> float:
-        torch.set_num_threads(1)  # this thread's OpenMP setting; the bench owns the process
-        return _consume(part, device, batch)
 
-    parts = np.array_split(blocks, workers)
-    _consume(blocks[:64], device, batch)  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        if workers == 1:
-            _consume(blocks, device, batch)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(one_worker, parts))
-        best = min(best, time.perf_counter() - start)
-    return len(blocks) / best
+def product_torch(blocks: np.ndarray) -> float:
+    """(D) the torch path (training, CUDA)."""
+    checksum = 0.0
+    for images in iter_model_input(blocks, device="cpu"):
+        checksum += float(images[:, :, 0, 0].sum())
+    return checksum
+
+
+def fft_scipy(blocks: np.ndarray, batch: int = 32) -> float:
+    """(E) the same frames through one batched real FFT to power: the least any path does."""
+    import scipy.fft
+
+    from emotions.ser import spectrogram_numpy
+
+    window = spectrogram_numpy._window()
+    checksum = 0.0
+    for start in range(0, len(blocks), batch):
+        frames = spectrogram_numpy._frames(blocks[start : start + batch]) * window
+        spec = scipy.fft.rfft(frames, n=N_FFT, axis=-1)
+        checksum += float((spec.real**2 + spec.imag**2)[:, 0, 0].sum())
+    return checksum
+
+
+def fft_torch(blocks: np.ndarray, batch: int = 32) -> float:
+    window = torch.hamming_window(WIN_LENGTH)
+    checksum = 0.0
+    for start in range(0, len(blocks), batch):
+        x = torch.from_numpy(blocks[start : start + batch])
+        spec = torch.stft(
+            x, N_FFT, HOP_LENGTH, WIN_LENGTH, window, center=True, return_complex=True
+        )
+        checksum += float(torch.view_as_real(spec).square().sum(-1)[:, 0, 0].sum())
+    return checksum
 
 
 # --- (c) decoding memory -----------------------------------------------------------------------
@@ -225,60 +257,48 @@ def decode_memory(hours: float, tmp: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="audio for (a) and (b)")
-    parser.add_argument("--subset", type=int, default=60, help="blocks measured for (a)")
-    parser.add_argument("--batch", type=int, default=None, help="blocks per batch for (b)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs of (a) and (b), best kept")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads to use, at most")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="audio for the batched sides")
+    parser.add_argument("--subset", type=int, default=30, help="blocks per round for A and B")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--hours", type=float, default=3.0, help="file for the memory check")
     args = parser.parse_args()
 
-    device = choose_device(args.device)
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, (b) on {device}")
-
+    torch.set_num_threads(1)
+    print(f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, every side 1 thread")
     audio = lecture_like(args.minutes * 60)
     blocks = split_blocks(audio)
     subset = blocks[: args.subset]
-    print(f"audio: {args.minutes:g} min = {len(blocks)} blocks of 1 s")
+    print(f"audio: {args.minutes:g} min = {len(blocks)} blocks; A and B on {len(subset)} per round")
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        rate_a = authors_rate(subset, tmp, "specshow", args.repeats)
-        rate_a_imshow = authors_rate(subset, tmp, "imshow", args.repeats)
-        # (b) in each way of using the CPU threads; the best one counts. On a shared machine
-        # intra-op threads can stall each other at every op's barrier (ops here are short),
-        # while one thread per worker never waits for another.
-        modes = [(1, 1)] if device.type == "cuda" else [(t, 1) for t in range(1, args.threads + 1)]
-        if device.type != "cuda" and args.threads > 1:
-            modes.append((1, args.threads))
-        rates = {}
-        for threads, workers in modes:
-            torch.set_num_threads(threads)
-            rate = our_rate(blocks, device, args.batch, args.repeats, workers)
-            rates[(threads, workers)] = rate
-            label = (
-                f"{workers} workers x {threads} thread" if workers > 1 else f"{threads} thread(s)"
-            )
-            print(
-                f"(b) ours, batched model-ready tensors, {len(blocks)} blocks, {label}: "
-                f"{rate:.0f} blocks/s"
-            )
-        (threads, workers), rate_b = max(rates.items(), key=lambda item: item[1])
-        ratio = rate_b / rate_a
-        hour_tensors_s = 3600 / rate_b
-        print(f"(a) authors, specshow + PNG, {len(subset)} blocks: {rate_a:.1f} blocks/s")
-        print(f"(a') authors, imshow + PNG: {rate_a_imshow:.1f} blocks/s")
-        print(f"    one hour of blocks to tensors: {hour_tensors_s:.1f} s (target < 30 s)")
-        print(f"authors_blocks_per_s: {rate_a:.2f}")
-        print(f"authors_imshow_blocks_per_s: {rate_a_imshow:.2f}")
-        for (t, w), rate in rates.items():
-            print(f"ours_blocks_per_s_{w}x{t}: {rate:.1f}")
-        print(f"ours_blocks_per_s: {rate_b:.1f}")
-        print(f"ours_mode: {workers}x{threads}")
-        print(f"ratio: {ratio:.1f}")
-        print(f"ratio_vs_imshow: {rate_b / rate_a_imshow:.1f}")
-        print(f"hour_tensors_s: {hour_tensors_s:.2f}")
+        sides = {
+            "authors": (lambda: authors(subset, tmp), len(subset)),
+            "plain_torch": (lambda: plain_torch(subset), len(subset)),
+            "product_numpy": (lambda: product_numpy(blocks), len(blocks)),
+            "product_torch": (lambda: product_torch(blocks), len(blocks)),
+            "fft_scipy": (lambda: fft_scipy(blocks), len(blocks)),
+            "fft_torch": (lambda: fft_torch(blocks), len(blocks)),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.rounds):
+            for name, (run, n) in sides.items():  # interleaved: every side once per round
+                start = time.perf_counter()
+                run()
+                rates[name].append(n / (time.perf_counter() - start))
+        median = {name: float(np.median(r)) for name, r in rates.items()}
+        for name, rate in median.items():
+            spread = f"{min(rates[name]):.1f}-{max(rates[name]):.1f}"
+            print(f"{name:14s} {rate:9.1f} blocks/s (median of {args.rounds}, range {spread})")
+            print(f"blocks_per_s[{name}]: {rate:.2f}")
+        limit = max(median["fft_scipy"], median["fft_torch"])
+        for product in ("product_numpy", "product_torch"):
+            print(f"ratio[{product}/authors]: {median[product] / median['authors']:.1f}")
+            print(f"ratio[{product}/plain_torch]: {median[product] / median['plain_torch']:.1f}")
+            print(f"ratio[{product}/fft_limit]: {median[product] / limit:.2f}")
+        best = max(median["product_numpy"], median["product_torch"])
+        hour_tensors_s = 3600 / median["product_numpy"]
+        print(f"hour_tensors_s: {hour_tensors_s:.2f}  (numpy path; torch path {3600 / best:.2f})")
 
         if args.hours > 0:
             mem = decode_memory(args.hours, tmp)

@@ -38,11 +38,12 @@ from emotions.ser.report import NO_SPEECH, SegmentResult
 
 log = logging.getLogger(__name__)
 
-# The first batch is small so the first results reach the page within seconds; later
-# batches are larger for throughput (bench/lecture.py: 32 is as fast as 64 with ONNX
-# Runtime and halves the buffers).
+# The first batch is small so the first results reach the page within seconds. Later ones:
+# ONNX Runtime on one thread ran MobileNetV2 at 152 images/s in batches of 8 against 127 in
+# batches of 32 (smaller activations stay in cache), and its memory arena grows with the
+# batch (peak RSS 959 MB at 32 on 5 min of speech); 16 is the compromise.
 FIRST_BATCH_BLOCKS = 8
-BATCH_BLOCKS = 32
+BATCH_BLOCKS = 16
 # How many blocks of a recording calibrate a model that has no export yet (memory: 128
 # images of 3 x 256 x 256 float32 are 100 MB, held only while exporting).
 LECTURE_CALIBRATION_BLOCKS = 128
