@@ -84,10 +84,11 @@ def create_job(
     task_name = TASKS.get((kind, queue))
     if task_name is None:
         raise ServiceError(f"{kind} jobs cannot run on the {queue!r} queue.")
-    if dispatch:
-        # Jobs a command runs in its own process (dispatch=False) take no queue slot.
-        check_job_quota(owner)
-    job = Job.objects.create(owner=owner, kind=kind, params=params or {})
+    with transaction.atomic():
+        if dispatch:
+            # Jobs a command runs in its own process (dispatch=False) take no queue slot.
+            check_job_quota(owner)
+        job = Job.objects.create(owner=owner, kind=kind, params=params or {})
     if dispatch:
         transaction.on_commit(lambda: _dispatch(job.pk, task_name, queue))
     return job
@@ -110,6 +111,9 @@ def check_job_quota(owner) -> None:
     limit = settings.JOBS_PER_USER_MAX
     if not limit:
         return
+    # Two requests at once must not both see room: the owner's row is locked until the
+    # transaction that creates the job commits (SQLite serialises writers anyway).
+    list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
     active = Job.objects.filter(owner=owner, state__in=(Job.State.QUEUED, Job.State.RUNNING))
     if active.count() >= limit:
         raise TooManyJobs(
