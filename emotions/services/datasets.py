@@ -405,6 +405,8 @@ def settle_abandoned_imports() -> int:
     """Discard imports whose job ended without finishing them (the worker was killed, and
     the reaper failed the job): returns how many. Called where datasets are read or used,
     so a dead worker's half-import is never shown as usable nor trained on."""
+    if Dataset.objects.filter(status=Dataset.Status.IMPORTING).exists():
+        jobs.reap_stale_jobs()  # an import whose worker died ends here, not minutes later
     abandoned = Dataset.objects.filter(status=Dataset.Status.IMPORTING).filter(
         Q(import_job__isnull=True) | Q(import_job__state__in=Job.TERMINAL_STATES)
     )
