@@ -193,7 +193,7 @@ class Timeline:
             "silence_s": round(self.seconds_of(SILENCE_CODE), 3),
             "no_speech_s": round(self.seconds_of(NO_SPEECH_CODE), 3),
             "shares": {k: round(v, 4) for k, v in shares.items()},
-            "dominant": max(shares, key=shares.get) if self.speech_seconds() else None,
+            "dominant": max(shares, key=lambda k: shares[k]) if self.speech_seconds() else None,
             "low_confidence_threshold": round(low_confidence_threshold(len(self.labels)), 4),
             "start": [round(float(t), 3) for t in self.start_s],
             "end": [round(float(t), 3) for t in self.end_s],
@@ -307,7 +307,7 @@ def minutes(
 ) -> list[Minute]:
     """For each started minute: the emotion with most speech seconds (ties go to the one
     with more probability mass), its shares, or the kind of non-speech that fills it."""
-    out = []
+    out: list[Minute] = []
     if not len(start):
         return out
     length = end - start
@@ -347,7 +347,7 @@ def summarize(segments: Sequence[SegmentResult], labels: Sequence[str]) -> dict:
         "silence_s": round(raw.seconds_of(SILENCE_CODE), 3),
         "no_speech_s": round(raw.seconds_of(NO_SPEECH_CODE), 3),
         "shares": {k: round(v, 4) for k, v in shares.items()},
-        "dominant": max(shares, key=shares.get) if raw.speech_seconds() else None,
+        "dominant": max(shares, key=lambda k: shares[k]) if raw.speech_seconds() else None,
         "per_minute": [{"minute": m.minute, "label": m.label} for m in raw.per_minute],
         "top_moments": {k: [r.as_dict() for r in v] for k, v in smoothed.top_moments.items()},
         "low_confidence_segments": low,

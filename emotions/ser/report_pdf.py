@@ -84,7 +84,7 @@ def _first_page(header: PdfHeader, model: dict | None, timeline: Timeline):
     colours = colours_for(timeline.labels)
     if speech and shares:
         bottom = y.take(0.06 + 0.02 * len(shares))
-        ax = fig.add_axes([0.3, bottom + 0.04, 0.55, 0.02 * len(shares)])
+        ax = fig.add_axes((0.3, bottom + 0.04, 0.55, 0.02 * len(shares)))
         names = list(shares)[::-1]
         ax.barh(names, [100 * shares[n] for n in names], color=[colours[n] for n in names])
         for i, n in enumerate(names):
@@ -148,9 +148,9 @@ def _timeline_pages(header: PdfHeader, timeline: Timeline):
             t0 = row * row_s
             t1 = duration if row == rows - 1 else (row + 1) * row_s
             top = 0.88 - slot * 0.215
-            band = fig.add_axes([0.08, top - 0.018, 0.86, 0.014])
+            band = fig.add_axes((0.08, top - 0.018, 0.86, 0.014))
             _minute_band(band, timeline, t0, t1, row_s)
-            _timeline_row(fig.add_axes([0.08, top - 0.175, 0.86, 0.15]), timeline, t0, t1, row_s)
+            _timeline_row(fig.add_axes((0.08, top - 0.175, 0.86, 0.15)), timeline, t0, t1, row_s)
         yield fig
 
 

@@ -1,7 +1,7 @@
 """A lecture's report: the timeline the page draws, the one-document JSON export and the
 model card shown beside every result. The numbers come from `emotions.ser.report`."""
 
-from emotions.models import EmotionModel, Lecture
+from emotions.models import EmotionModel, Lecture, Segment
 from emotions.ser.report import (
     DEFAULT_SMOOTHING,
     SMOOTHING_WINDOWS,
@@ -38,7 +38,7 @@ def timeline_for(lecture: Lecture, window: int = DEFAULT_SMOOTHING) -> Timeline:
 
 
 def segment_results(lecture: Lecture) -> list[SegmentResult]:
-    rows = lecture.segments.order_by("index").values_list(*SEGMENT_FIELDS)
+    rows = Segment.objects.filter(lecture=lecture).order_by("index").values_list(*SEGMENT_FIELDS)
     return [SegmentResult(*row) for row in rows]
 
 
@@ -46,8 +46,8 @@ def lecture_labels(lecture: Lecture) -> list[str]:
     if lecture.model is not None:
         return list(lecture.model.labels)
     # The model was deleted: the labels still live in the segments.
-    found = lecture.segments.exclude(label="").values_list("label", flat=True).distinct()
-    return sorted(set(found))
+    speech = Segment.objects.filter(lecture=lecture, is_silence=False).exclude(label="")
+    return sorted(set(speech.values_list("label", flat=True)))
 
 
 def model_card(model: EmotionModel | None) -> dict | None:
