@@ -238,6 +238,8 @@ def run_import(job: Job, reporter: jobs.Reporter) -> dict:
     if dataset is None:
         raise ServiceError("The dataset was deleted before its import could run.")
     try:
+        if job.attempts > 1:  # taken over from a worker that died: it may have left a file
+            _drop_unreferenced_files(dataset.pk)
         with _corpus_folder(job.params, reporter) as root:
             result = _import_tree(dataset, root, job.params, reporter)
         Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.READY)
@@ -399,6 +401,21 @@ def discard_import(dataset_id: int) -> int:
     delete_files(names)
     delete_folder(f"datasets/{dataset_id}")
     return removed
+
+
+def _drop_unreferenced_files(dataset_id: int) -> None:
+    """Remove files in the dataset's folder that no utterance refers to (stored just before
+    a killed worker could write their rows); a resumed import stores them again."""
+    if not isinstance(default_storage, FileSystemStorage):
+        return  # an object store writes a file whole with its name; nothing half-done stays
+    folder = Path(default_storage.path(f"datasets/{dataset_id}"))
+    if not folder.is_dir():
+        return
+    known = set(Utterance.objects.filter(dataset_id=dataset_id).values_list("audio", flat=True))
+    root = Path(default_storage.path(""))
+    for path in folder.rglob("*"):
+        if path.is_file() and path.relative_to(root).as_posix() not in known:
+            path.unlink(missing_ok=True)
 
 
 def settle_abandoned_imports() -> int:

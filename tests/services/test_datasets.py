@@ -461,3 +461,26 @@ def test_an_import_whose_worker_died_is_discarded_when_settled(make_user):
     with pytest.raises(ServiceError, match="its import failed"):
         datasets.require_ready(dataset)
     assert datasets.settle_abandoned_imports() == 0  # once
+
+
+def test_an_import_taken_over_from_a_dead_worker_resumes_without_orphans(make_user):
+    """A worker died after storing a file but before writing its row; the job is taken over
+    (a redelivered task): the stray file goes, the import finishes once, whole."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+    job_id = dataset.import_job_id
+    jobs.start(job_id, "doomed", "cpu")
+    stray = default_storage.save(f"datasets/{dataset.pk}/angry/spk0_angry.wav", io.BytesIO(b"x"))
+    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+
+    job = run_job(job_id)
+    assert job.state == Job.State.SUCCEEDED and job.attempts == 2, job.error
+    assert not default_storage.exists(stray)
+    names = set(dataset.utterances.values_list("audio", flat=True))
+    assert len(names) == 6 and sorted(stored_under(dataset)) == sorted(
+        default_storage.path(n) for n in names
+    )
+    assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.READY
