@@ -473,7 +473,7 @@ def test_an_import_taken_over_from_a_dead_worker_resumes_without_orphans(make_us
     dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
     job_id = dataset.import_job_id
     jobs.start(job_id, "doomed", "cpu")
-    stray = default_storage.save(f"datasets/{dataset.pk}/angry/spk0_angry.wav", io.BytesIO(b"x"))
+    stray = default_storage.save(f"datasets/{dataset.pk}/angry/half-done.wav", io.BytesIO(b"x"))
     Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
 
     job = run_job(job_id)
