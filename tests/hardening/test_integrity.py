@@ -214,3 +214,53 @@ def test_training_exports_neutralise_formula_cells(make_user, settings, tmp_path
     assert rows[1][:5] == ["clean", "'=1+1.wav", "'@spk", "'" + HOSTILE_LABELS[0],
                            "'" + HOSTILE_LABELS[1]]  # fmt: skip
     assert rows[1][5:] == ["0.5", "0.25", "-0.25"]  # figures stay figures
+
+
+# ---------------------------------------------------------------- imports: a really full disk
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MB tmpfs as the media folder (root only: skipped where mounting is not allowed;
+    tests/services/test_datasets.py fakes ENOSPC everywhere)."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "media"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount, lambda: shutil.disk_usage(mount).used
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.django_db
+def test_a_full_disk_mid_import_gives_the_space_back(make_user, settings, tiny_disk, no_queue):
+    """60 recordings of 38 kB (2.3 MB) into 1 MB: the disk fills part-way. The job fails
+    saying so, what it stored is removed, and the space is free again."""
+    import numpy as np
+    import soundfile as sf
+
+    mount, used = tiny_disk
+    settings.MEDIA_ROOT = mount
+    silence = io.BytesIO()
+    sf.write(silence, np.zeros(19_200, dtype="float32"), 16_000, format="WAV", subtype="PCM_16")
+    corpus = {f"{label}/{i}.wav": silence.getvalue() for label in ("angry", "calm")
+              for i in range(30)}  # fmt: skip
+    empty = used()
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(corpus)))
+    jobs.run(dataset.import_job_id, datasets.run_import, worker="test", device="cpu")
+
+    job = Job.objects.get(pk=dataset.import_job_id)
+    assert job.state == Job.State.FAILED
+    assert "No space left on device" in job.error, job.error
+    assert "were removed again, so nothing of this dataset was kept" in job.error, job.error
+    assert not Utterance.objects.exists()
+    assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.FAILED
+    assert [p for p in mount.rglob("*") if p.is_file()] == []  # archive and recordings gone
+    assert used() <= empty
