@@ -11,6 +11,8 @@ trap '[ -n "$REDIS_PIDFILE" ] && [ -f "$REDIS_PIDFILE" ] && kill "$(cat "$REDIS_
 .venv/bin/ruff format --check .
 # The layering: the ML core imports no Django, services no pages or API (pyproject.toml).
 .venv/bin/lint-imports
+# Types of the modules listed under [tool.mypy] in pyproject.toml (django-stubs).
+.venv/bin/mypy
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || { echo "Models changed without a migration: run manage.py makemigrations." >&2; exit 1; }
 SERSITE_TESTING=1 .venv/bin/python -m pytest "$@"

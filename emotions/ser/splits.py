@@ -157,7 +157,7 @@ def by_utterance(
     else:
         splitter = ShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
         train, test = next(splitter.split(np.zeros(n)))
-    meta = {"stratified": reason is None, "leaks_speakers": True}
+    meta: dict[str, object] = {"stratified": reason is None, "leaks_speakers": True}
     if reason is not None:
         meta["not_stratified_because"] = reason
     return _make(train, test, BY_UTTERANCE, seed, unit="utterance", **meta)

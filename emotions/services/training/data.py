@@ -65,11 +65,11 @@ def split_corpus(ctx: JobContext, corpus: Corpus) -> list:
     """The split (or the k folds) of the run's protocol, as emotions.ser.splits.Split."""
     from emotions.ser import splits
 
-    core = {
-        Protocol.RANDOM_BLOCKS: splits.RANDOM_BLOCKS,
-        Protocol.UTTERANCE: splits.BY_UTTERANCE,
-        Protocol.SPEAKER: splits.SPEAKER_INDEPENDENT,
-        Protocol.LEAVE_ONE_GROUP: splits.LEAVE_ONE_GROUP_OUT,
+    core: str = {
+        str(Protocol.RANDOM_BLOCKS): splits.RANDOM_BLOCKS,
+        str(Protocol.UTTERANCE): splits.BY_UTTERANCE,
+        str(Protocol.SPEAKER): splits.SPEAKER_INDEPENDENT,
+        str(Protocol.LEAVE_ONE_GROUP): splits.LEAVE_ONE_GROUP_OUT,
     }[ctx.run.protocol]
     try:
         return splits.make_splits(
@@ -114,7 +114,8 @@ def assemble_sets(ctx: JobContext, corpus: Corpus, split, progress_at: float) ->
             mixtures["train"] += _mixture_summary(use, snr)
     test_blocks, test_y, _, origins = gather(ctx, corpus, test_parts)
     tests = {CLEAN_SET: (test_blocks, test_y)}
-    test_origins, test_snrs = {CLEAN_SET: origins}, {CLEAN_SET: None}
+    test_origins = {CLEAN_SET: origins}
+    test_snrs: dict[str, float | None] = {CLEAN_SET: None}
     if ctx.test_noises:
         for snr in snrs:
             mix = (ctx.test_noises, snr, seed)

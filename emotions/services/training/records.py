@@ -28,8 +28,9 @@ def save_results(ctx: JobContext, corpus: Corpus, folds: list[FoldResult]) -> di
 
     run = ctx.run
     first = folds[0]
-    split, net = first.split, first.net
-    summary = split_summary(ctx, corpus, split, first.sets)
+    split, net, sets = first.split, first.net, first.sets
+    assert sets is not None, "the first fold keeps its sets"
+    summary = split_summary(ctx, corpus, split, sets)
     run_metrics: dict[str, Any] = dict(first.metrics)
     if len(folds) > 1:
         run_metrics["kfold"] = kfold_summary([f.metrics for f in folds], summary["protocol"])
@@ -81,7 +82,7 @@ def save_results(ctx: JobContext, corpus: Corpus, folds: list[FoldResult]) -> di
                     history=ctx.history,
                     metrics=run_metrics,
                     baselines=first.baselines,
-                    predictions=predictions_record(corpus, first.sets, first.probabilities),
+                    predictions=predictions_record(corpus, sets, first.probabilities),
                 )
             except Exception:
                 model.weights.delete(save=False)
