@@ -7,7 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from emotions import selectors
+from emotions import params, selectors
 from emotions.models import Dataset, EmotionModel, Job, NoiseProfile, TrainingRun
 from emotions.ser.constants import DEFAULT_BACKBONE, DEFAULT_SNRS_DB
 from emotions.services import training
@@ -260,7 +260,10 @@ def run_compare(request):
     finished = selectors.training_runs_for(request.user).filter(job__state=Job.State.SUCCEEDED)
     runs = list(finished[:200])
     by_id = {run.pk: run for run in runs}
-    a, b = _pick(request.GET.get("a"), by_id), _pick(request.GET.get("b"), by_id)
+    try:
+        a, b = [by_id.get(params.integer(request.GET, name, minimum=1)) for name in ("a", "b")]
+    except params.BadParameter as exc:
+        return params.bad_request_page(request, exc.message)
     if a is None and b is None and "a" not in request.GET:
         a = next((r for r in runs if r.preset == TrainingRun.Preset.CLEAN), None)
         b = next(
@@ -280,13 +283,6 @@ def run_compare(request):
         context["baselines_a"] = _baselines(a)
         context["baselines_b"] = _baselines(b)
     return render(request, "emotions/run_compare.html", context)
-
-
-def _pick(value, by_id: dict):
-    try:
-        return by_id.get(int(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def _comparison(a: dict, b: dict) -> list[dict]:

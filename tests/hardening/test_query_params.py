@@ -122,6 +122,13 @@ def test_pages_refuse_bad_parameters_with_a_page(make_user):
         assert answer.status_code == 400, query
         assert "cannot be used" in answer.content.decode()
     assert page.get("/lectures/?q=optics").status_code == 200
+    for query in ("a=abc", "b=1.5", "a=-3"):
+        answer = page.get(f"/train/compare/?{query}")
+        assert answer.status_code == 400, query
+        assert "whole number" in answer.content.decode() or "at least 1" in (
+            answer.content.decode()
+        )
+    assert page.get("/train/compare/?a=99&b=").status_code == 200  # not hers: nothing shown
     assert page.get("/datasets/?anything=%00").status_code == 400
     admin = Client()
     admin.force_login(make_user("admin2", is_staff=True, is_superuser=True))
