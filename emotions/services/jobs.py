@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -113,7 +114,8 @@ def check_job_quota(owner) -> None:
         return
     # Two requests at once must not both see room: the owner's row is locked until the
     # transaction that creates the job commits (SQLite serialises writers anyway).
-    list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+    users = get_user_model().objects.select_for_update()
+    list(users.filter(pk=owner.pk).values_list("pk"))
     active = Job.objects.filter(owner=owner, state__in=(Job.State.QUEUED, Job.State.RUNNING))
     if active.count() >= limit:
         raise TooManyJobs(

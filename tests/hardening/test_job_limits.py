@@ -12,8 +12,10 @@ import io
 import os
 import signal
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from emotions.models import Job, Lecture
@@ -90,6 +92,14 @@ def test_stuck_jobs_end_by_time_limit_cancel_or_lost_process(limited_worker, mak
     for mode, message in (("interruptible", "Cancelled."), ("uninterruptible", KILLED_ON_CANCEL)):
         job = _send(limited_worker, user, spin=mode)
         _wait(job.pk, lambda j: j.state == "running")
+        if mode == "uninterruptible":
+            # The worker's only process is stuck; its reaper never waits behind it.
+            gone = timezone.now() - timedelta(hours=1)
+            orphan = Job.objects.create(
+                owner=user, kind="diagnostic", state="running", heartbeat_at=gone
+            )
+            assert _ended(orphan.pk, timeout=60).error == jobs.STALE_MESSAGE
+            assert Job.objects.get(pk=job.pk).state == "running"
         jobs.request_cancel(job)
         cancelled = _ended(job.pk, timeout=60)
         assert (cancelled.state, cancelled.message) == ("cancelled", message), mode
@@ -181,10 +191,6 @@ def test_one_user_cannot_starve_another(make_user, login_as, live_url, celery_wo
 
 @pytest.mark.parametrize("page", ["/", "/jobs/", "/jobs/{id}/", "/api/jobs/"])
 def test_every_job_view_fails_its_owners_orphans(make_user, settings, client, page):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     owner, other = make_user("ada"), make_user("bob")
     stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT + 5)
     mine, theirs = (
