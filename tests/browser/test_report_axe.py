@@ -1,6 +1,6 @@
 """axe-core (from the axe-playwright-python wheel) on the teacher's pages at 1280 and
-390 px: no serious or critical violation on the lecture list, the report, its rename and
-delete pages, the home page and the jobs list."""
+390 px: no serious or critical violation and no sideways scrolling on the lecture list,
+the report, its rename and delete pages, the home page and the jobs list."""
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -49,4 +49,8 @@ def test_teacher_pages_have_no_serious_axe_violations(page_for, make_user, emoti
                 page.wait_for_selector('#report[data-segments="300"]')
                 page.wait_for_selector("#segments tbody tr")
             problems += [f"{size['width']} px {path}: {p}" for p in axe_problems(page)]
+            # Nothing scrolls the page sideways, at either width.
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > size["width"]:
+                problems.append(f"{size['width']} px {path}: the page is {width} px wide")
     assert problems == [], "\n".join(problems)
