@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from emotions.models import Dataset, DerivedBlocks, Job, NoiseProfile, Utterance
+from emotions.models import Dataset, DerivedBlocks, Job, NoiseProfile, SiteSettings, Utterance
 from emotions.services import datasets, noise
 from emotions.services.errors import ServiceError
 
@@ -124,4 +124,17 @@ class DerivedBlocksAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    """One row of switches: it can be changed, not added twice or deleted."""
+
+    list_display = ["__str__", "signup_open"]
+
+    def has_add_permission(self, request) -> bool:
+        return not SiteSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -344,3 +344,21 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lecture_id}@{self.start_s:g}s"
+
+
+class SiteSettings(models.Model):
+    """Switches staff turn on and off in the admin; one row (`SiteSettings.current()`)."""
+
+    signup_open = models.BooleanField(
+        default=False, help_text="anyone may make an account (as a teacher) on the sign-in page"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "site settings"
+
+    def __str__(self) -> str:
+        return "Site settings"
+
+    @classmethod
+    def current(cls) -> "SiteSettings":
+        return cls.objects.get_or_create(pk=1)[0]
