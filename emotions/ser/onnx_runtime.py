@@ -6,7 +6,9 @@ analysis :func:`export_for_inference` writes, beside each other in one folder:
 - ``model.fp32.onnx``: the network with every BatchNorm folded into its convolution
   (``networks.for_inference``), NCHW float32 input, logits out;
 - ``model.int8.onnx``: the same graph statically quantised (QDQ, int8 weights per channel,
-  uint8 activations) with ranges calibrated on the model's own training blocks;
+  uint8 activations) with ranges calibrated on the model's own training blocks; when the
+  whole network in int8 disagrees, the trained head stays fp32 and only the frozen trunk
+  is quantised;
 - ``inference.json``: the card: which file to run, its precision, and how closely it agreed
   with PyTorch on held-out blocks (top-1 agreement and largest probability difference).
 
@@ -200,18 +202,28 @@ def export_for_inference(
             "fp32_agreement": fp32_agreement.as_dict(),
         }
         int8 = tmp_dir / INT8_FILE
-        try:
-            _quantise(fp32, int8, calibration, tmp_dir)
-            int8_agreement = compare(reference, OnnxModel(int8).predict_proba(heldout))
-        except Exception as exc:  # a graph the quantiser cannot handle: fp32 still works
-            log.warning("int8 quantisation failed: %s", exc)
-            int8_agreement, why = None, f"quantisation failed ({exc})"
+        # First the whole network in int8; if that disagrees, the trained head in fp32 and
+        # only the frozen ImageNet trunk (most of the arithmetic) in int8.
+        why, chosen = "", None
+        for scope, exclude_prefix in (("int8", None), ("int8 trunk, fp32 head", "/head")):
+            try:
+                _quantise(fp32, int8, calibration, tmp_dir, exclude_prefix)
+                agreement = compare(reference, OnnxModel(int8).predict_proba(heldout))
+            except Exception as exc:  # a graph the quantiser cannot handle: fp32 still works
+                log.warning("int8 quantisation (%s) failed: %s", scope, exc)
+                why = f"{why}; " if why else ""
+                why += f"{scope}: quantisation failed ({exc})"
+                continue
+            card.setdefault("int8_agreement", {})[scope] = agreement.as_dict()
+            if agreement.acceptable:
+                chosen = scope
+                break
+            why = f"{why}; " if why else ""
+            why += f"{scope}: {_disagreement(agreement)}"
+        if chosen is not None:
+            card.update(file=INT8_FILE, precision=chosen)
         else:
-            card["int8_agreement"] = int8_agreement.as_dict()
-            why = "" if int8_agreement.acceptable else _disagreement(int8_agreement)
-        if int8_agreement is not None and int8_agreement.acceptable:
-            card.update(file=INT8_FILE, precision="int8")
-        else:
+            int8.unlink(missing_ok=True)
             card.update(file=FP32_FILE, precision="fp32", int8_rejected=why)
         card["runtime"] = f"onnxruntime {card['precision']}"
         for name in (FP32_FILE, INT8_FILE):
@@ -269,7 +281,10 @@ class _Calibration:
         return None if batch is None else {self.input_name: batch}
 
 
-def _quantise(fp32: Path, int8: Path, calibration: np.ndarray, tmp_dir: Path) -> None:
+def _quantise(
+    fp32: Path, int8: Path, calibration: np.ndarray, tmp_dir: Path, exclude_prefix: str | None
+) -> None:
+    import onnx
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -280,6 +295,10 @@ def _quantise(fp32: Path, int8: Path, calibration: np.ndarray, tmp_dir: Path) ->
 
     prepared = tmp_dir / "prepared.onnx"
     quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+    excluded = []
+    if exclude_prefix:
+        graph = onnx.load(str(prepared), load_external_data=False).graph
+        excluded = [node.name for node in graph.node if node.name.startswith(exclude_prefix)]
     quantize_static(
         str(prepared),
         str(int8),
@@ -289,6 +308,7 @@ def _quantise(fp32: Path, int8: Path, calibration: np.ndarray, tmp_dir: Path) ->
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=excluded,
     )
     prepared.unlink(missing_ok=True)
 

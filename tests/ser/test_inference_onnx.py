@@ -73,8 +73,8 @@ def test_int8_export_agrees_with_pytorch_on_held_out_blocks(trained):
     assert card["fp32_agreement"]["top1"] == 1.0
     assert card["fp32_agreement"]["max_difference"] < 1e-4
     # the int8 model is chosen only when it agrees; either way the card says what runs
-    int8 = card["int8_agreement"]
-    if card["precision"] == "int8":
+    if card["precision"] != "fp32":  # "int8", or "int8 trunk, fp32 head"
+        int8 = card["int8_agreement"][card["precision"]]
         assert int8["top1"] >= 0.99 and int8["max_difference"] <= 0.02
     else:
         assert "int8 agreed" in card["int8_rejected"]
@@ -98,6 +98,8 @@ def test_int8_that_disagrees_falls_back_to_fp32_and_says_why(trained, tmp_path, 
     card = onnx_runtime.export_for_inference(net, images, tmp_path)
     assert card["precision"] == "fp32" and card["file"] == onnx_runtime.FP32_FILE
     assert "largest probability difference" in card["int8_rejected"]
+    assert not (tmp_path / onnx_runtime.INT8_FILE).exists()  # both int8 scopes were tried
+    assert set(card["int8_agreement"]) == {"int8", "int8 trunk, fp32 head"}
     assert inference.Classifier.from_export(tmp_path, LABELS).runtime == "onnxruntime fp32"
 
 

@@ -56,7 +56,7 @@ def test_noise_without_speech_is_reported_as_no_speech(
     summary = lecture.summary
     assert summary["no_speech_s"] >= 4 and summary["speech_s"] >= 2
     # what produced the report is on record: ONNX Runtime on the CPU
-    assert summary["runtime"] in ("onnxruntime int8", "onnxruntime fp32")
+    assert summary["runtime"].startswith("onnxruntime ")
 
     rows = list(csv.DictReader(io.StringIO(lectures.segments_csv(lecture))))
     assert [r["label"] for r in rows[-4:]] == [NO_SPEECH] * 4
