@@ -1,6 +1,6 @@
 """axe-core (from the axe-playwright-python wheel) on the teacher's pages at 1280 and
 390 px: no serious or critical violation and no sideways scrolling on the lecture list,
-the report, its rename and delete pages, the home page and the jobs list."""
+the report, its rename and delete pages, the home page, the jobs list and the password page."""
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -39,6 +39,7 @@ def test_teacher_pages_have_no_serious_axe_violations(page_for, make_user, emoti
         f"/lectures/{lecture.pk}/edit/",
         f"/lectures/{lecture.pk}/delete/",
         "/jobs/",
+        "/accounts/password/change/",
     ]
     problems = []
     for size in WIDTHS:
