@@ -59,6 +59,11 @@ def datasets_for(user) -> QuerySet[Dataset]:
     )
 
 
+def ready_datasets_for(user) -> QuerySet[Dataset]:
+    """datasets_for, only those whose import finished: what training may use."""
+    return datasets_for(user).filter(status=Dataset.Status.READY)
+
+
 def datasets_with_totals(user) -> QuerySet[Dataset]:
     """datasets_for, each with n_utterances, n_speakers, duration_s and n_blocks."""
     return datasets_for(user).annotate(

@@ -28,7 +28,7 @@ def _run_or_404(user, run_id: int) -> TrainingRun:
 def train(request):
     user = request.user
     context = {
-        "datasets": selectors.datasets_for(user).annotate(
+        "datasets": selectors.ready_datasets_for(user).annotate(
             n_utterances=Count("utterances", filter=Q(utterances__excluded=False))
         ),
         "noises": selectors.noise_profiles_for(user),

@@ -12,6 +12,7 @@
 import csv
 import io
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -73,6 +74,14 @@ def test_training_refuses_unfinished_and_failed_imports(make_user, no_queue, set
     shown = client.get(f"/api/datasets/{dataset.pk}/").json()
     assert shown["status"] == "failed" and shown["n_utterances"] == 0
     assert "nothing of this dataset was kept" in shown["import_job"]["error"]
+
+    # The Train page offers ready datasets only.
+    page = Client()
+    page.force_login(owner)
+    ready = make_dataset(owner)
+    html = page.get("/train/").content.decode()
+    offered = re.search(r'<select[^>]*name="dataset".*?</select>', html, re.S).group(0)
+    assert f'value="{ready.pk}"' in offered and f'value="{dataset.pk}"' not in offered
 
 
 # ---------------------------------------------------------------- imports: a killed worker
