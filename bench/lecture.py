@@ -16,7 +16,8 @@ default: the model exported to ONNX beforehand, int8 when it agrees with PyTorch
 ONNX Runtime without importing torch) and ``torch`` (the PyTorch reference on the CPU). The
 export is a one-time cost paid after training; it is timed and printed separately.
 
-Prints per run: seconds, real-time factor, time to the first published segments, peak RSS;
+Prints per run: seconds, real-time factor, CPU seconds (all threads: the figure least moved
+by other people's load on a shared machine), time to the first published segments, peak RSS;
 then per (backbone, runtime, recording) the median, and ``ratio[...]`` = real-time factor
 over the 60× target. The temporary folder is removed, also on error or Ctrl-C.
 
@@ -195,15 +196,18 @@ def run_one(tmp: Path, backbone: str, runtime: str, recording: Path) -> dict:
         return publish(self, event, data)
 
     jobs.Reporter.publish = timed_publish
+    cpu_before = time.process_time()
     start = time.perf_counter()
     done = jobs.run(job.pk, lectures.analyse, worker="bench", device="cpu")
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_before
     if done.state != Job.State.SUCCEEDED:
         raise SystemExit(f"analysis failed: {done.error}")
     lecture.refresh_from_db()
     segments = Segment.objects.filter(lecture=lecture)
     return {
         "seconds": elapsed,
+        "cpu_s": cpu,  # all threads: less sensitive to other people's load than wall time
         "duration_s": lecture.duration_s,
         "first_s": first[0] - start if first else None,
         "classified": segments.filter(is_silence=False).count(),
@@ -265,7 +269,8 @@ def main() -> None:
                 results[side].append(r)
                 print(
                     f"round {round_ + 1} {backbone:18s} {r['runtime']:18s} {rec:10s} "
-                    f"{r['seconds']:6.1f} s {r['duration_s'] / r['seconds']:6.1f}x real time, "
+                    f"{r['seconds']:6.1f} s {r['duration_s'] / r['seconds']:6.1f}x real time "
+                    f"({r['cpu_s']:.1f} CPU-s), "
                     f"first segments {r['first_s']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
                     f"{r['classified']}/{r['segments']} blocks classified"
                     + (", torch imported" if r["torch_imported"] else "")
@@ -277,8 +282,10 @@ def main() -> None:
             backbone, runtime, rec = side
             rtf = statistics.median(r["duration_s"] / r["seconds"] for r in runs)
             rss = max(r["peak_rss_mb"] for r in runs)
+            per_cpu = statistics.median(r["duration_s"] / r["cpu_s"] for r in runs)
             key = f"{backbone},{runtime},{rec}"
             print(f"rtf[{key}]: {rtf:.1f}")
+            print(f"audio_s_per_cpu_s[{key}]: {per_cpu:.1f}")
             print(f"peak_rss_mb[{key}]: {rss:.0f}")
             print(f"ratio[{key}]: {rtf / TARGET_RTF:.2f}")
     finally:
