@@ -210,9 +210,15 @@ def test_models_and_compare_pages(researcher, data, client, emotion_model):
         TrainingRun.objects.filter(pk=run["id"]).update(metrics={"clean": metrics})
         Job.objects.filter(pk=run["job"]["id"]).update(state="succeeded")
         runs.append(run["id"])
+    trees = {"name": "spectral trees", "metrics": {"clean": {"f1": 0.64}}}
+    TrainingRun.objects.filter(pk=runs[1]).update(baselines={"trees": trees})
     html = client.get("/train/compare/").content.decode()
     assert f"#{runs[0]}" in html and f"#{runs[1]}" in html
     assert "+20.0" in html  # mix-up minus clean, accuracy points
+    # Run B stands beside its baselines, and the page says it does not beat them all.
+    assert 'id="baselines-b"' in html and 'id="baselines-a"' not in html
+    assert "<strong>64.0 (≥ network)</strong>" in html
+    assert "The network does not beat every classical baseline: 1 of 1" in html
 
 
 def test_model_page_actions_respect_owner_and_staff(researcher, client, emotion_model):
