@@ -95,6 +95,7 @@ class Classifier:
     ) -> Classifier:
         """The ONNX export in ``folder`` (see :func:`onnx_runtime.export_for_inference`)."""
         model, card = onnx_runtime.load(folder, threads=threads)
+        spectrogram_numpy.reuse_freed_memory()  # no page faults per batch (see there)
         if not onnx_runtime.labels_match(card, labels):
             raise ValueError(f"the export in {folder} has {card.get('num_classes')} outputs")
         return cls(
