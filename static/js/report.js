@@ -68,10 +68,10 @@ class Report {
   // ---------------------------------------------------------------- data
 
   async load() {
-    const window = this.smooth.value;
+    const smoothing = this.smooth.value;
     const started = performance.now();
-    const data = await api(`${this.url}?smooth=${encodeURIComponent(window)}`).catch(() => null);
-    if (!data || window !== this.smooth.value) return;
+    const data = await api(`${this.url}?smooth=${encodeURIComponent(smoothing)}`).catch(() => null);
+    if (!data || smoothing !== this.smooth.value) return; // a newer choice is on its way
     this.lastFetchMs = performance.now() - started;
     data.live = false;
     const first = !this.data.start.length;
@@ -258,7 +258,7 @@ class Report {
     if (!d.start.length) return;
     const { t0, t1 } = this.view;
     const x = (t) => ((t - t0) / (t1 - t0)) * w;
-    const i0 = Math.max(0, upperBound(d.end, t0) - 0);
+    const i0 = upperBound(d.end, t0); // the first segment that ends inside the view
     const i1 = Math.min(d.start.length, upperBound(d.start, t1));
     const band = 30, top = band + 8, bottom = h - 22;
     this.drawBand(ctx, x, 0, band, i0, i1, d.band);
