@@ -7,7 +7,7 @@ and test. Every split therefore records its protocol and seed, and has a
 fingerprint that a trained model stores so its evaluation can be reproduced.
 
 Indices refer to positions in the sequence the caller passed (utterances), or to
-blocks numbered utterance by utterance for `random_blocks` and `Split.to_blocks`.
+blocks numbered utterance by utterance for `random_blocks`.
 """
 
 from __future__ import annotations
@@ -75,34 +75,6 @@ class Split:
             sort_keys=True,
         )
         return hashlib.sha256(payload.encode("ascii")).hexdigest()
-
-    def to_blocks(self, n_blocks_per_item: Sequence[int]) -> Split:
-        """The same split over blocks: every block goes where its utterance went."""
-        if self.meta.get("unit") == "block":
-            raise SplitError("this split is already over blocks")
-        offsets = _block_offsets(n_blocks_per_item)
-        if max(self.train + self.test, default=-1) >= len(offsets) - 1:
-            raise SplitError("n_blocks_per_item has fewer entries than the split has items")
-        return Split(
-            train=_blocks_of(self.train, offsets),
-            test=_blocks_of(self.test, offsets),
-            protocol=self.protocol,
-            seed=self.seed,
-            meta={**self.meta, "unit": "block"},
-        )
-
-    def to_dict(self) -> dict:
-        """A JSON-ready record to store beside a model."""
-        return {
-            "protocol": self.protocol,
-            "seed": self.seed,
-            "fingerprint": self.fingerprint(),
-            "n_train": len(self.train),
-            "n_test": len(self.test),
-            "meta": self.meta,
-            "train": list(self.train),
-            "test": list(self.test),
-        }
 
 
 def random_blocks(
@@ -376,10 +348,3 @@ def _block_offsets(n_blocks_per_item: Sequence[int]) -> np.ndarray:
     if counts.ndim != 1 or (counts < 0).any():
         raise SplitError("n_blocks_per_item must be a flat sequence of non-negative counts")
     return np.concatenate([[0], np.cumsum(counts)])
-
-
-def _blocks_of(item_indices: Sequence[int], offsets: np.ndarray) -> list[int]:
-    blocks: list[int] = []
-    for i in sorted(item_indices):
-        blocks.extend(range(int(offsets[i]), int(offsets[i + 1])))
-    return blocks

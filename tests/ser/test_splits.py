@@ -138,31 +138,10 @@ def test_leave_one_group_out_folds_cover_every_group_once():
     assert folds[4] == leave_one_group_out(items, "Ses05")
 
 
-def test_utterance_split_expands_to_blocks_without_leaks():
-    items = make_items(4, 5)
-    n_blocks = [1 + i % 3 for i in range(len(items))]
-    split = speaker_independent(items, test_fraction=0.25, seed=0)
-    blocks = split.to_blocks(n_blocks)
-    assert blocks.meta["unit"] == "block"
-    assert len(blocks.train) + len(blocks.test) == sum(n_blocks)
-    owner = [i for i, n in enumerate(n_blocks) for _ in range(n)]
-    assert {owner[b] for b in blocks.test} == set(split.test)
-    assert {owner[b] for b in blocks.train} == set(split.train)
-    assert blocks.fingerprint() != split.fingerprint()
-
-
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
 def test_bad_fractions_are_refused(fraction):
     with pytest.raises(SplitError):
         by_utterance(make_items(2, 5), test_fraction=fraction)
-
-
-def test_to_dict_records_protocol_seed_and_fingerprint():
-    split = speaker_independent(make_items(), seed=2)
-    record = split.to_dict()
-    assert record["protocol"] == SPEAKER_INDEPENDENT and record["seed"] == 2
-    assert record["fingerprint"] == split.fingerprint()
-    assert record["n_test"] == len(split.test)
 
 
 def test_named_speakers_are_held_out_and_nobody_else():
