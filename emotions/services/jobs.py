@@ -200,7 +200,7 @@ def time_limit_for(job: Job) -> int:
         from emotions.models import Lecture
 
         lecture = Lecture.objects.filter(pk=job.params.get("lecture")).first()
-        seconds = (lecture.duration_s if lecture else None) or settings.LECTURE_MAX_SECONDS
+        seconds = _recording_seconds(lecture) or settings.LECTURE_MAX_SECONDS
         extra = seconds * settings.JOB_TIME_LIMIT_ANALYSIS_PER_AUDIO_SECOND
         return int(settings.JOB_TIME_LIMIT_ANALYSIS + extra)
     return {
@@ -208,6 +208,20 @@ def time_limit_for(job: Job) -> int:
         Job.Kind.IMPORT: settings.JOB_TIME_LIMIT_IMPORT,
         Job.Kind.TRAINING: settings.JOB_TIME_LIMIT_TRAINING,
     }[job.kind]
+
+
+def _recording_seconds(lecture) -> float | None:
+    """A lecture's length: known once analysed, else read from its file's header (a few
+    milliseconds; None when the storage has no local files or the header does not say)."""
+    if lecture is None or lecture.duration_s:
+        return lecture.duration_s if lecture else None
+    from emotions.ser import audio
+
+    try:
+        info = audio.probe(lecture.audio.path, decode_if_unknown=False)
+    except (NotImplementedError, ValueError, OSError, audio.AudioDecodeError):
+        return None
+    return info.duration_s or None
 
 
 def time_limit_message(job: Job, limit_s: float) -> str:

@@ -6,6 +6,7 @@ is tests/hardening/test_faults.py::test_redis_restart_mid_job."""
 import io
 
 import pytest
+from django.core.files.base import ContentFile
 from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
@@ -59,13 +60,16 @@ def test_jobs_a_command_runs_itself_are_never_sent(make_user, monkeypatch):
     assert Job.objects.get(pk=job.pk).celery_task_id == ""
 
 
-def test_time_limit_grows_with_the_recording(make_user, emotion_model, settings):
+def test_time_limit_grows_with_the_recording(make_user, emotion_model, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     settings.JOB_TIME_LIMIT_ANALYSIS = 600
     settings.JOB_TIME_LIMIT_ANALYSIS_PER_AUDIO_SECOND = 0.5
     owner = make_user("teacher")
     lecture = Lecture.objects.create(owner=owner, model=emotion_model, duration_s=3600)
     job = Job.objects.create(owner=owner, kind=Job.Kind.ANALYSIS, params={"lecture": lecture.pk})
     assert jobs.time_limit_for(job) == 600 + 1800
-    lecture.duration_s = None  # not probed yet: sized for the longest lecture allowed
-    lecture.save()
+    lecture.duration_s = None  # not analysed yet: the file's header says 2 s
+    lecture.audio.save("talk.wav", ContentFile(make.valid_wav(2.0)))
+    assert jobs.time_limit_for(job) == 600 + 1
+    lecture.audio.save("noise.wav", ContentFile(b"not audio"))  # unknown: the longest allowed
     assert jobs.time_limit_for(job) == 600 + settings.LECTURE_MAX_SECONDS // 2
