@@ -48,7 +48,7 @@ class Setting:
 
 
 TRAIN_SETTINGS: dict[str, Setting] = {
-    "optimizer": Setting("sgd", str, choices=("sgd",)),
+    "optimizer": Setting("sgd", str, choices=("sgd", "adamw")),
     "momentum": Setting(0.9, float, 0.0, 0.999),
     "batch_size": Setting(128, int, 2, 1024),
     "weight_decay": Setting(4e-4, float, 0.0, 0.1),
@@ -56,6 +56,23 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     "lr": Setting(4e-4, float, 1e-7, 1.0),
     "lr_gamma": Setting(0.2, float, 0.01, 1.0),
     "lr_step_epochs": Setting(2, int, 1, 500),
+    # "step": lr x lr_gamma every lr_step_epochs; "cosine": down to 0 over the run.
+    "schedule": Setting("step", str, choices=("step", "cosine")),
+    "warmup_epochs": Setting(0.0, float, 0.0, 50.0),  # linear warm-up from 0
+    # Augmentation (augment.py): SpecAugment masks per example and their width (share of
+    # the axis); mix-up between examples (Beta(alpha, alpha) weights; 0: off).
+    "spec_augment_masks": Setting(0, int, 0, 10),
+    "spec_augment_width": Setting(0.15, float, 0.0, 1.0),
+    "mixup_alpha": Setting(0.0, float, 0.0, 10.0),
+    "label_smoothing": Setting(0.0, float, 0.0, 0.5),
+    # Keep the epoch with the lowest validation loss / stop after this many epochs without
+    # improvement (0: never). Either carves a validation split from the training speakers
+    # (validation_fraction of them), never from the test set.
+    "select_epoch": Setting(False, bool),
+    "patience": Setting(0, int, 0, 500),
+    "validation_fraction": Setting(0.2, float, 0.05, 0.5),
+    # Evaluate with every block given its utterance's pooled probabilities.
+    "pool_utterances": Setting(False, bool),
     # Compute the frozen trunk once and train the head on its output (much faster).
     "cache_trunk_features": Setting(True, bool),
     # "loss": class-weighted cross-entropy; "sampler": class-balanced sampling; "none".

@@ -500,3 +500,40 @@ def test_train_command_takes_every_setting_the_api_does(owner, dataset, noises):
         f"Training noises: #{noises[0].pk}" in text
         and f"test noises (never in training): #{noises[1].pk}" in text
     )
+
+
+def test_epoch_choice_validates_on_training_speakers_never_on_the_test_set(
+    owner, dataset, noises, monkeypatch
+):
+    from emotions.ser import training as core
+
+    seen = {}
+    real_train = core.train
+
+    def spy(net, images, labels, config, **kwargs):
+        seen["n_train"], seen["n_val"] = len(labels), len(kwargs["val"][1])
+        seen["select_epoch"] = config.select_epoch
+        return real_train(net, images, labels, config, **kwargs)
+
+    monkeypatch.setattr(core, "train", spy)
+    config = {**TINY, "epochs": 2, "select_epoch": True, "validation_fraction": 0.5}
+    config |= {"pool_utterances": True, "baselines": False}
+    run = create(owner, dataset, noises=noises, protocol="speaker", config=config)
+    assert run_job(run).state == "succeeded"
+    run.refresh_from_db()
+    split, validation = run.split, run.split["validation"]
+    assert seen["select_epoch"] and validation["unit"] == "speaker"
+    # Whole training speakers, with their noisy copies; the test speakers stay untouched.
+    assert set(validation["groups"]) < set(split["train_speakers"])
+    assert set(validation["groups"]).isdisjoint(split["test_speakers"])
+    assert seen["n_val"] == validation["n_blocks"] > 0
+    assert seen["n_train"] + seen["n_val"] == split["n_train_blocks"]
+    assert validation["n_blocks"] % 4 == 0  # clean + 3 SNRs of the same blocks
+
+    # Pooled over utterances: all blocks of an utterance share one prediction.
+    columns = run.predictions["columns"]
+    by_utterance = {}
+    for row in run.predictions["rows"]:
+        key = (row[columns.index("test_set")], row[columns.index("utterance")])
+        by_utterance.setdefault(key, set()).add(tuple(row[len(columns) :]))
+    assert all(len(probabilities) == 1 for probabilities in by_utterance.values())

@@ -33,6 +33,7 @@ class JobContext:
     history: list[dict] = field(default_factory=list)  # one entry per epoch and fold
     timing: dict[str, float] = field(default_factory=dict)  # seconds per step
     last_cancel_check: float = 0.0
+    validation: dict = field(default_factory=dict)  # the validation split, when one is carved
 
     def add_time(self, step: str, seconds: float) -> None:
         self.timing[step] = self.timing.get(step, 0.0) + round(seconds, 3)
@@ -80,6 +81,7 @@ class Sets:
     mixtures: dict[str, list[dict]]  # "train"/"test" -> blocks per noise and SNR
     test_origins: dict[str, BlockOrigins] = field(default_factory=dict)  # name -> origins
     test_snrs: dict[str, float | None] = field(default_factory=dict)  # name -> SNR (None: clean)
+    train_origins: BlockOrigins | None = None  # where each training block comes from
 
 
 @dataclass

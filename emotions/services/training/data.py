@@ -94,7 +94,8 @@ def assemble_sets(ctx: JobContext, corpus: Corpus, split, progress_at: float) ->
     snrs, seed = run.snrs, run.seed
     mixup = run.preset == TrainingRun.Preset.MIXUP
     started = time.perf_counter()
-    train_blocks, train_y, _, _ = gather(ctx, corpus, train_parts)
+    train_blocks, train_y, _, origins = gather(ctx, corpus, train_parts)
+    train_origins = [origins]
     mixtures: dict[str, list[dict]] = {"train": [], "test": []}
     total = len(snrs) * (len(train_parts) * mixup + len(test_parts) * bool(ctx.test_noises))
     done = 0
@@ -108,8 +109,9 @@ def assemble_sets(ctx: JobContext, corpus: Corpus, split, progress_at: float) ->
     if mixup:
         for snr in snrs:
             mix = (ctx.train_noises, snr, seed)
-            blocks, y, use, _ = gather(ctx, corpus, train_parts, mix, tick)
+            blocks, y, use, origins = gather(ctx, corpus, train_parts, mix, tick)
             train_sets.append(blocks)
+            train_origins.append(origins)
             train_labels.append(y)
             mixtures["train"] += _mixture_summary(use, snr)
     test_blocks, test_y, _, origins = gather(ctx, corpus, test_parts)
@@ -133,6 +135,7 @@ def assemble_sets(ctx: JobContext, corpus: Corpus, split, progress_at: float) ->
         mixtures,
         test_origins,
         test_snrs,
+        BlockOrigins.concat(train_origins),
     )
 
 

@@ -14,6 +14,8 @@ from emotions.services import jobs
 from emotions.services.training.backbones import weights_available
 from emotions.services.training.context import CLEAN_SET, Corpus, Evaluation, JobContext, Sets
 
+Protocol = TrainingRun.Protocol
+
 # Progress within one fold: trunk features up to 15 %, epochs up to 85 %, evaluation after.
 FEATURES_SHARE, TRAINING_SHARE = 0.15, 0.7
 
@@ -50,21 +52,55 @@ def fit_network(
         seed=ctx.run.seed,
         device=str(device),
     )
-    clean_x, clean_y = sets.tests[CLEAN_SET]
+    train_idx, val_idx = _validation_split(ctx, corpus, sets)
+    if val_idx is None:
+        # No epoch is chosen on it: the clean test set's curve is shown, nothing tuned.
+        clean_x, clean_y = sets.tests[CLEAN_SET]
+        val = (_images(clean_x, device, size), clean_y)
+    else:
+        val = (_images(sets.train, device, size, val_idx), sets.train_y[val_idx])
     started = time.perf_counter()
     result = train(
         net,
-        _images(sets.train, device, size),
-        sets.train_y,
+        _images(sets.train, device, size, train_idx),
+        sets.train_y if train_idx is None else sets.train_y[train_idx],
         train_config,
         on_progress=_on_progress(ctx, fold, folds, span),
         should_cancel=lambda: _should_cancel(ctx),
-        val=(_images(clean_x, device, size), clean_y),
+        val=val,
     )
     ctx.add_time("training_s", time.perf_counter() - started)
     if result.cancelled:
         raise jobs.JobCancelled()
     return net
+
+
+def _validation_split(
+    ctx: JobContext, corpus: Corpus, sets: Sets
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(training, validation) block indices when the run chooses its epoch or stops early;
+    (None, None) otherwise. The validation blocks are whole speakers of the training side
+    (whole utterances when the protocol shares speakers), noisy copies with their clean
+    block: never test blocks, so the test figures are not tuned on."""
+    config = ctx.config
+    if not (config.get("select_epoch") or config.get("patience")):
+        return None, None
+    from emotions.ser.training import validation_split
+
+    assert sets.train_origins is not None
+    positions = sets.train_origins.utterance
+    by_speaker = ctx.run.protocol in (Protocol.SPEAKER, Protocol.LEAVE_ONE_GROUP)
+    keys = [u.speaker if by_speaker else str(u.pk) for u in corpus.utterances]
+    groups = np.asarray(keys)[positions]
+    train_idx, val_idx = validation_split(groups, config["validation_fraction"], ctx.run.seed)
+    if len(val_idx) == 0:
+        return None, None
+    ctx.validation = {
+        "unit": "speaker" if by_speaker else "utterance",
+        "groups": sorted(set(groups[val_idx].tolist())),
+        "n_blocks": int(len(val_idx)),
+    }
+    return train_idx, val_idx
 
 
 def evaluate(
@@ -73,7 +109,7 @@ def evaluate(
     """The method's metrics of ``net`` on every test set, and each block's probabilities."""
     from emotions.ser import metrics, spectrogram
     from emotions.ser.device import choose_device
-    from emotions.ser.training import predict_proba
+    from emotions.ser.training import aggregate_probabilities, predict_proba
 
     device = choose_device()
     size, batch = ctx.config["image_size"], ctx.config["batch_size"]
@@ -88,6 +124,9 @@ def evaluate(
         )
         batches = spectrogram.iter_model_input(blocks, device=device, batch=batch, size=size)
         proba = np.asarray(predict_proba(net, batches, batch_size=batch, device=device))
+        if ctx.config.get("pool_utterances"):
+            # Every block gets its utterance's pooled prediction; blocks still count singly.
+            proba = aggregate_probabilities(proba, sets.test_origins[name].utterance)
         result = metrics.evaluate(y, proba.argmax(1), labels)
         result["f1_weighted"] = result["f1"]  # the name lecture pages show
         out[name], probabilities[name] = result, proba.astype(np.float32)
@@ -155,14 +194,16 @@ def _should_cancel(ctx: JobContext) -> bool:
     return ctx.reporter.cancelled()
 
 
-def _images(blocks: np.ndarray, device, size: int):
-    """Model input made on demand from float16 blocks (a callable image source)."""
+def _images(blocks: np.ndarray, device, size: int, subset: np.ndarray | None = None):
+    """Model input made on demand from float16 blocks, or from ``subset`` of them (a
+    callable image source; no copy of the blocks)."""
     import torch
 
     from emotions.ser import spectrogram
 
     def batch(idx: torch.Tensor) -> torch.Tensor:
-        x = torch.from_numpy(blocks[idx.numpy()].astype(np.float32))
+        rows = idx.numpy() if subset is None else subset[idx.numpy()]
+        x = torch.from_numpy(blocks[rows].astype(np.float32))
         return spectrogram.blocks_to_model_input(x, device=device, size=size)
 
     return batch

@@ -137,6 +137,7 @@ def split_summary(ctx: JobContext, corpus: Corpus, split, sets: Sets) -> dict:
             "blocks_generated": ctx.cache.blocks_generated,
             "seconds_generating": round(ctx.cache.seconds_generating, 3),
         },
+        "validation": ctx.validation,
         "timing": ctx.timing,
     }
 
