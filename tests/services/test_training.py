@@ -503,7 +503,7 @@ def test_train_command_takes_every_setting_the_api_does(owner, dataset, noises):
 
 
 def test_epoch_choice_validates_on_training_speakers_never_on_the_test_set(
-    owner, dataset, noises, monkeypatch
+    owner, dataset, noises, monkeypatch, client
 ):
     from emotions.ser import training as core
 
@@ -529,6 +529,13 @@ def test_epoch_choice_validates_on_training_speakers_never_on_the_test_set(
     assert seen["n_val"] == validation["n_blocks"] > 0
     assert seen["n_train"] + seen["n_val"] == split["n_train_blocks"]
     assert validation["n_blocks"] % 4 == 0  # clean + 3 SNRs of the same blocks
+    client.force_login(owner)
+    page = client.get(f"/train/runs/{run.pk}/").content.decode()
+    speakers = ", ".join(validation["groups"])
+    assert (
+        f"the validation speakers carved from the training side to choose the epoch ({speakers}"
+        in page
+    )
 
     # Pooled over utterances: all blocks of an utterance share one prediction.
     columns = run.predictions["columns"]
