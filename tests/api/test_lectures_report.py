@@ -133,3 +133,15 @@ def test_reports_are_for_the_owner_only(twenty_minutes, client_for):
     ):
         assert other.get(url).status_code == 404, url
         assert staff.get(url).status_code == 404, url  # class recordings are private
+
+
+def test_pdf_keeps_dollar_signs_as_text(client_for, emotion_model):
+    """User text is never read as matplotlib mathtext: "$\\foo$" once made saving fail."""
+    teacher = client_for("teacher")
+    lecture = make_lecture(teacher.user, emotion_model, 30)
+    lecture.title = r"Costs in $\foo$ and $5"
+    lecture.save(update_fields=["title"])
+    answer = teacher.get(f"/lectures/{lecture.pk}/report.pdf")
+    assert answer.status_code == 200
+    _, text = pdf_pages_and_text(answer.content)
+    assert r"Costs in $\foo$ and $5" in text
