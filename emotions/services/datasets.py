@@ -432,6 +432,8 @@ def settle_abandoned_imports() -> int:
         removed = discard_import(dataset_id)
         settled += 1
         job = Job.objects.filter(pk=job_id).exclude(state=Job.State.SUCCEEDED).first()
+        if job is not None and job.params.get("archive"):
+            delete_files([job.params["archive"]])  # the job that would have removed it died
         if job is not None:
             kept = (
                 f"The {removed} recording(s) it had stored were removed: nothing"

@@ -109,6 +109,8 @@ def test_a_worker_killed_mid_import_leaves_nothing(live_env, logs_dir, make_user
     worker = start_worker(env, logs_dir, name="import-doomed", queues=queue)
     try:
         dataset = datasets.start_import(owner, upload=upload(zip_bytes(corpus)), dispatch=False)
+        archive = dataset.import_job.params["archive"]
+        assert (media / archive).is_file()
         assert jobs.send(dataset.import_job_id, "sersite.cpu.import_dataset", queue)
         deadline = time.monotonic() + 120
         while Utterance.objects.filter(dataset=dataset).count() < 5:
@@ -133,6 +135,7 @@ def test_a_worker_killed_mid_import_leaves_nothing(live_env, logs_dir, make_user
     assert shown["status"] == "failed", shown
     assert shown["n_utterances"] == 0 and not Utterance.objects.filter(dataset=dataset).exists()
     assert not folder.exists() or not any(p.is_file() for p in folder.rglob("*"))
+    assert not (media / archive).exists()  # the uploaded archive went too
     error = shown["import_job"]["error"]
     assert "stopped responding" in error and f"{stored} recording(s)" in error, error
     answer = train_on(client, Dataset.objects.get(pk=dataset.pk), make_noises(owner))

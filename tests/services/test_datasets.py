@@ -484,3 +484,13 @@ def test_an_import_taken_over_from_a_dead_worker_resumes_without_orphans(make_us
         default_storage.path(n) for n in names
     )
     assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.READY
+
+
+def test_an_import_cancelled_before_it_ran_leaves_no_archive(make_user):
+    dataset = datasets.start_import(make_user("ada"), upload=upload(zip_bytes(folder_corpus())))
+    archive = dataset.import_job.params["archive"]
+    jobs.request_cancel(dataset.import_job)  # still queued: cancelled at once, never runs
+    assert default_storage.exists(archive)
+    assert datasets.settle_abandoned_imports() == 1
+    assert not default_storage.exists(archive)
+    assert Dataset.objects.get(pk=dataset.pk).status == Dataset.Status.FAILED
