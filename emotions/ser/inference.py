@@ -224,8 +224,11 @@ def block_kinds(
     vad.SpeechDetector) sees every block, so its state follows the recording."""
     kinds = np.where(audio.silence_mask(blocks, threshold_dbfs=silence_threshold_dbfs), 1, 0)
     if detector is not None:
-        voiced = detector.speech_mask(blocks)
-        kinds[(kinds == SPEECH) & ~voiced] = NO_SPEECH_KIND
+        if (kinds == SPEECH).any():
+            voiced = detector.speech_mask(blocks)
+            kinds[(kinds == SPEECH) & ~voiced] = NO_SPEECH_KIND
+        else:  # a silent batch costs nothing: the detector only keeps its end as history
+            detector.skip(blocks)
     return kinds
 
 

@@ -79,6 +79,12 @@ class SpeechDetector:
     def reset(self) -> None:
         self._previous = np.zeros(self._history, dtype=np.float32)
 
+    def skip(self, blocks: np.ndarray) -> None:
+        """Take ``blocks`` as history for the next batch without running the model."""
+        blocks = np.atleast_2d(np.asarray(blocks, dtype=np.float32))
+        stream = np.concatenate([self._previous, blocks.reshape(-1)])
+        self._previous = stream[-self._history :].copy()
+
     def speech_probabilities(self, blocks: np.ndarray) -> np.ndarray:
         """(n, block_samples) float32 -> (n, windows) speech probability per window."""
         blocks = np.atleast_2d(np.asarray(blocks, dtype=np.float32))

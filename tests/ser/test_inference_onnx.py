@@ -163,8 +163,13 @@ def test_no_speech_blocks_are_never_spectrogrammed(trained, tmp_path, monkeypatc
     monkeypatch.setattr(fast, "model_input", lambda b, slot=0: seen.append(len(b)) or real(b, slot))
 
     class Detector:  # speech in even blocks only
+        skipped = 0
+
         def speech_mask(self, blocks):
             return np.arange(len(blocks)) % 2 == 0
+
+        def skip(self, blocks):
+            Detector.skipped += len(blocks)
 
     blocks = _voiced_blocks(6, seed=6)
     blocks[4] = 0.0
@@ -176,3 +181,11 @@ def test_no_speech_blocks_are_never_spectrogrammed(trained, tmp_path, monkeypatc
     assert seen == [2]
     assert [s.label == NO_SPEECH for s in rows] == [False, True, False, True, False, True]
     assert [s.is_silence for s in rows] == [False, True, False, True, True, True]
+    # a batch with nothing above the silence threshold never reaches the detector's model
+    detector = Detector()
+    assert inference.block_kinds(np.zeros((3, 16_000), np.float32), detector=detector).tolist() == [
+        1,
+        1,
+        1,
+    ]
+    assert Detector.skipped == 3

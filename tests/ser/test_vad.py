@@ -72,6 +72,10 @@ def test_batches_do_not_change_the_answer():
     detector = SpeechDetector()
     parts = [detector.speech_probabilities(blocks[i : i + 3]) for i in range(0, 8, 3)]
     np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-5)
+    # skipping a batch (a silent one) keeps its audio as the next batch's history
+    detector = SpeechDetector()
+    detector.skip(blocks[:5])
+    np.testing.assert_allclose(detector.speech_probabilities(blocks[5:]), whole[5:], atol=1e-5)
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
