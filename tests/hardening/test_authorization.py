@@ -43,6 +43,7 @@ from emotions.models import (
     Visibility,
 )
 from emotions.services import noise
+from emotions.services.training.records import PREDICTION_COLUMNS
 from tests.conftest import login
 from tests.hardening import inputs as make
 from tests.live import receive, ws_connect
@@ -104,9 +105,12 @@ def world(make_user, settings, tmp_path, monkeypatch):
     profile = noise.create_noise_profile(owner, upload, name=SECRET)
     scores = {"accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5, "uar": 0.5}
     clean = {**scores, "labels": ["calm", "angry"], "confusion_matrix": [[1, 1], [1, 1]], "n": 4}
+    columns = list(PREDICTION_COLUMNS)
+    predicted = ["clean", None, utterance.pk, SECRET, "", 0, "", "calm", "calm", 0.9, 0.1]
     run = TrainingRun.objects.create(
         owner=owner, name=SECRET, dataset=dataset, model=model, snrs=[15.0],
         metrics={"clean": clean},
+        predictions={"labels": ["calm", "angry"], "columns": columns, "rows": [predicted]},
         job=Job.objects.create(owner=owner, kind=Job.Kind.TRAINING, **done),
     )  # fmt: skip
     clients = {"anonymous": Client()}
