@@ -95,11 +95,12 @@ def _validation_split(
     train_idx, val_idx = validation_split(groups, config["validation_fraction"], ctx.run.seed)
     if len(val_idx) == 0:
         return None, None
-    ctx.validation = {
-        "unit": "speaker" if by_speaker else "utterance",
-        "groups": sorted(set(groups[val_idx].tolist())),
-        "n_blocks": int(len(val_idx)),
-    }
+    if not ctx.validation:  # the first fold's, as the model saved is the first fold's
+        ctx.validation = {
+            "unit": "speaker" if by_speaker else "utterance",
+            "groups": sorted(set(groups[val_idx].tolist())),
+            "n_blocks": int(len(val_idx)),
+        }
     return train_idx, val_idx
 
 
