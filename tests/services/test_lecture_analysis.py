@@ -38,7 +38,7 @@ def _speech_then_noise(tmp_path) -> bytes:
 
 
 def test_noise_without_speech_is_reported_as_no_speech(
-    settings, monkeypatch, tmp_path, make_user, emotion_model
+    settings, monkeypatch, tmp_path, make_user, emotion_model, client
 ):
     settings.ANALYSIS_VAD = True
     monkeypatch.setenv("SERSITE_DEVICE", "cpu")  # the CPU default path, GPU or not
@@ -61,3 +61,8 @@ def test_noise_without_speech_is_reported_as_no_speech(
     rows = list(csv.DictReader(io.StringIO(lectures.segments_csv(lecture))))
     assert [r["label"] for r in rows[-4:]] == [NO_SPEECH] * 4
     assert all(r[f"p_{label}"] == "" for r in rows[-4:] for label in emotion_model.labels)
+
+    client.force_login(teacher)
+    page = client.get(f"/lectures/{lecture.pk}/")
+    assert page.status_code == 200
+    assert f"This report was computed with {summary['runtime']}." in page.content.decode()
