@@ -20,6 +20,7 @@ does not import torch, so a worker that only analyses stays light.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -248,10 +249,49 @@ def _as_array(images: Any) -> np.ndarray:
     return np.ascontiguousarray(images, dtype=np.float32)
 
 
+def _fixed_pooling(net: Any, dummy: Any) -> None:
+    """Replace each adaptive average pooling whose windows are all alike at this input size
+    with the plain average pooling it equals (AlexNet at 256 x 256 pools 7 x 7 to 6 x 6:
+    windows of 2, stride 1), which the ONNX exporter can write; it cannot write the
+    adaptive one when the output size does not divide the input size."""
+    import torch
+
+    seen: dict[str, tuple[int, int]] = {}
+    hooks = [
+        module.register_forward_pre_hook(
+            lambda m, args, name=name: seen.__setitem__(name, tuple(args[0].shape[-2:]))
+        )
+        for name, module in net.named_modules()
+        if isinstance(module, torch.nn.AdaptiveAvgPool2d)
+    ]
+    with torch.no_grad():
+        net(dummy)
+    for hook in hooks:
+        hook.remove()
+    for name, (h, w) in seen.items():
+        module = net.get_submodule(name)
+        out = module.output_size
+        oh, ow = (out, out) if isinstance(out, int) else out
+        if (oh, ow) == (h, w) or h < (oh or h) or w < (ow or w):
+            continue
+        kernel = (h - (oh - 1) * (h // oh), w - (ow - 1) * (w // ow))
+        stride = (h // oh, w // ow)
+        plain = torch.nn.AvgPool2d(kernel, stride)
+        if plain(torch.zeros(1, 1, h, w)).shape[-2:] != (oh, ow):
+            continue
+        probe = torch.randn(1, 1, h, w)
+        if not torch.allclose(plain(probe), module(probe), atol=1e-6):
+            continue  # uneven windows: leave it (the export then says why it cannot)
+        parent_name, _, child = name.rpartition(".")
+        setattr(net.get_submodule(parent_name) if parent_name else net, child, plain)
+
+
 def _export_onnx(folded: Any, path: Path, size: int) -> None:
     import torch
 
     dummy = torch.zeros((2, 3, size, size), dtype=torch.float32)
+    folded = copy.deepcopy(folded)  # the pooling swap must not touch the caller's network
+    _fixed_pooling(folded, dummy)
     try:
         torch.onnx.export(
             folded,

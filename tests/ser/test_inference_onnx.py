@@ -189,3 +189,19 @@ def test_no_speech_blocks_are_never_spectrogrammed(trained, tmp_path, monkeypatc
         1,
     ]
     assert Detector.skipped == 3
+
+
+def test_alexnet_at_256_exports_with_its_pooling_made_plain(tmp_path):
+    """AlexNet pools 7 x 7 to 6 x 6 at 256 x 256, which the ONNX exporter cannot write as
+    adaptive pooling; the export swaps in the equal plain pooling and gives the same logits."""
+    net = networks.for_inference(
+        networks.build_network("alexnet", len(LABELS), pretrained=False, seed=0)
+    )
+    x = torch.randn(2, 3, 256, 256)
+    with torch.no_grad():
+        reference = net(x).numpy()
+    onnx_runtime._export_onnx(net, tmp_path / "alexnet.onnx", 256)
+    logits = onnx_runtime.OnnxModel(tmp_path / "alexnet.onnx").logits(x.numpy())
+    np.testing.assert_allclose(logits, reference, rtol=1e-4, atol=1e-5)
+    adaptive = [m for m in net.modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d)]
+    assert adaptive  # the caller's network keeps its own pooling
