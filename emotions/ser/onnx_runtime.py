@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,16 +294,19 @@ def _export_onnx(folded: Any, path: Path, size: int) -> None:
     folded = copy.deepcopy(folded)  # the pooling swap must not touch the caller's network
     _fixed_pooling(folded, dummy)
     try:
-        torch.onnx.export(
-            folded,
-            (dummy,),
-            str(path),
-            dynamo=False,  # the TorchScript exporter: no onnxscript needed, traces fx graphs
-            input_names=["input"],
-            output_names=["logits"],
-            dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=OPSET,
-        )
+        with warnings.catch_warnings():
+            # the TorchScript exporter is "legacy" but needs no onnxscript, and works here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                folded,
+                (dummy,),
+                str(path),
+                dynamo=False,  # the TorchScript exporter: traces fx graphs, no onnxscript
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=OPSET,
+            )
     except Exception as exc:
         raise ExportError(f"cannot export the network to ONNX: {exc}") from exc
 
