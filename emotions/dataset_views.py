@@ -68,7 +68,10 @@ def dataset_list(request):
 @login_required
 def dataset_detail(request, dataset_id: int):
     dataset = _dataset(request, dataset_id)
-    job = dataset.import_job
+    can_edit = selectors.can_edit(request.user, dataset)
+    # The import job (its messages, errors and skipped file paths) is the owner's business:
+    # a shared dataset shows others its recordings, not how its import went.
+    job = dataset.import_job if can_edit else None
     counts = selectors.dataset_class_counts(dataset)
     return render(
         request,
@@ -79,7 +82,7 @@ def dataset_detail(request, dataset_id: int):
             "counts": counts,
             "total_duration": duration_text(counts["totals"]["duration_s"]),
             "speakers": selectors.speaker_counts(dataset)[:200],
-            "can_edit": selectors.can_edit(request.user, dataset),
+            "can_edit": can_edit,
             "layout_name": datasets.LAYOUT_NAMES.get(dataset.layout, dataset.layout),
         },
     )

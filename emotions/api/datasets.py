@@ -3,7 +3,7 @@ utterances (filter, relabel, exclude) and import jobs."""
 
 from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -17,7 +17,7 @@ from emotions.services import datasets
 
 class DatasetSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", read_only=True)
-    import_job = JobSerializer(read_only=True)
+    import_job = serializers.SerializerMethodField()
     can_edit = serializers.SerializerMethodField()
     n_utterances = serializers.IntegerField(read_only=True, default=None)
     n_speakers = serializers.IntegerField(read_only=True, default=None)
@@ -35,6 +35,14 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     def get_can_edit(self, dataset: Dataset) -> bool:
         return selectors.can_edit(self.context["request"].user, dataset)
+
+    @extend_schema_field(JobSerializer(allow_null=True))
+    def get_import_job(self, dataset: Dataset) -> dict | None:
+        # How the import went (messages, errors, skipped file paths) is for those who can
+        # edit the dataset; a shared dataset shows others its recordings only.
+        if dataset.import_job is None or not self.get_can_edit(dataset):
+            return None
+        return JobSerializer(dataset.import_job, context=self.context).data
 
 
 class ImportSerializer(serializers.Serializer):

@@ -129,6 +129,25 @@ def test_a_shared_dataset_is_visible_but_not_deletable_by_others(client_for, mak
     assert not Dataset.objects.filter(pk=dataset.pk).exists()
 
 
+def test_a_shared_dataset_keeps_its_import_job_to_its_owner(client_for, make_user):
+    """Others see a shared dataset's recordings, not its import's messages and file paths."""
+    alice = make_user("alice")
+    dataset = make_dataset(alice, Visibility.SHARED)
+    dataset.import_job = Job.objects.create(
+        owner=alice, kind=Job.Kind.IMPORT, state=Job.State.FAILED, error="SECRET-path/a.wav"
+    )
+    dataset.save()
+    bob = client_for("bob")
+    assert bob.get(f"/api/datasets/{dataset.pk}/").json()["import_job"] is None
+    page = bob.get(f"/datasets/{dataset.pk}/")
+    assert page.status_code == 200 and b"SECRET-path" not in page.content
+    owner = APIClient()
+    owner.force_authenticate(alice)
+    owner.force_login(alice)
+    assert owner.get(f"/api/datasets/{dataset.pk}/").json()["import_job"]["error"]
+    assert b"SECRET-path" in owner.get(f"/datasets/{dataset.pk}/").content
+
+
 def test_owner_relabels_excludes_and_filters_utterances(client_for):
     client = client_for("ada")
     dataset = make_dataset(client.user)
