@@ -244,7 +244,7 @@ def test_an_interrupted_cli_run_cancels_its_job_and_the_same_run_can_start_again
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert "Interrupted: the run was cancelled, no model saved." in output
+    assert f"Interrupted ({stop.name}): the run was cancelled, no model saved." in output
     run.job.refresh_from_db()
     assert run.job.state == "cancelled" and run.job.message == "Interrupted in the terminal."
     assert not EmotionModel.objects.exists()

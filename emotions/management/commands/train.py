@@ -22,12 +22,22 @@ from emotions.ser.constants import BACKBONES, DEFAULT_BACKBONE, DEFAULT_SNRS_DB,
 from emotions.services import jobs, training
 from emotions.services.errors import ServiceError
 
+INTERRUPTED = "Interrupted in the terminal."
+
+
+class _Stop:
+    """A stop asked for by a signal: the job's own cancel path ends the run at its next
+    check (within a batch), never in the middle of a database write or an event send."""
+
+    requested = ""  # the signal's name once one arrived
+
 
 class _BarReporter:
-    """Forwards to the job's Reporter and moves a tqdm bar (percent of the whole run)."""
+    """Forwards to the job's Reporter and moves a tqdm bar (percent of the whole run); a
+    signal's stop request counts as the job's cancel."""
 
-    def __init__(self, reporter: jobs.Reporter, bar: tqdm) -> None:
-        self.reporter, self.bar = reporter, bar
+    def __init__(self, reporter: jobs.Reporter, bar: tqdm, stop: _Stop) -> None:
+        self.reporter, self.bar, self.stop = reporter, bar, stop
 
     def progress(self, fraction: float, stage: str = "", message: str = "", **data) -> None:
         self.bar.set_description(stage or "training")
@@ -47,10 +57,12 @@ class _BarReporter:
         self.reporter.publish(event, data)
 
     def check_cancel(self) -> None:
+        if self.stop.requested:
+            raise jobs.JobCancelled()
         self.reporter.check_cancel()
 
     def cancelled(self) -> bool:
-        return self.reporter.cancelled()
+        return bool(self.stop.requested) or self.reporter.cancelled()
 
 
 class Command(BaseCommand):
@@ -114,19 +126,26 @@ class Command(BaseCommand):
         self._report(run)
 
     def _run(self, run: TrainingRun) -> Job:
+        stop = _Stop()
         try:
-            with _stop_signals_interrupt():
+            with _stop_signals(stop):
                 bar_format = "{l_bar}{bar}| {n:.0f}% {postfix}"
                 with tqdm(total=100, unit="%", bar_format=bar_format) as bar:
 
                     def body(job, reporter):
-                        return training.run_training(job, _BarReporter(reporter, bar))
+                        return training.run_training(job, _BarReporter(reporter, bar, stop))
 
                     jobs.run(run.job_id, body, worker="manage.py train", device=_device_label())
         except KeyboardInterrupt:
+            stop.requested = stop.requested or "SIGINT"
+        if stop.requested:
             # Queued or running, the job ends cancelled: nothing blocks the identical rerun.
-            jobs.mark_cancelled(run.job_id, "Interrupted in the terminal.")
-            raise CommandError("Interrupted: the run was cancelled, no model saved.") from None
+            job = jobs.mark_cancelled(run.job_id, INTERRUPTED)
+            if job.state == Job.State.CANCELLED:
+                Job.objects.filter(pk=job.pk).update(message=INTERRUPTED)
+                raise CommandError(
+                    f"Interrupted ({stop.requested}): the run was cancelled, no model saved."
+                )
         return Job.objects.get(pk=run.job_id)
 
     def _report(self, run: TrainingRun) -> None:
@@ -189,16 +208,21 @@ def _add_setting(parser, name: str, setting) -> None:
 
 
 @contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run with KeyboardInterrupt, so its job is
-    cancelled rather than left running until the reaper fails it. SIGINT is set here too:
-    a process started in the background inherits it ignored, and Python then leaves it so."""
+def _stop_signals(stop: _Stop) -> Iterator[None]:
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP ask the run to stop: its job is cancelled at its
+    next check rather than left running until the reaper fails it; a second signal stops at
+    once. SIGINT is set here too: a process started in the background inherits it ignored,
+    and Python then leaves it so."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set in the main thread
         return
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        if stop.requested:
+            raise KeyboardInterrupt(name)
+        stop.requested = name
+        tqdm.write(f"{name}: stopping at the next step (again to stop at once)…")
 
     stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, interrupt) for sig in stops}
