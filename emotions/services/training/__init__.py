@@ -6,8 +6,10 @@ The package along its seams:
 - ``runs``: creating (noise split, dataset checks, duplicate refusal) and deleting runs;
 - ``backbones``: which backbones have ImageNet weights, without importing torch;
 - ``job``: the job's steps, using ``data`` (blocks, split, sets), ``fitting`` (train,
-  evaluate) and ``records`` (model and run record);
-- ``exports``: results as the method's table, CSV and JSON;
+  evaluate), ``baselines`` (the classical references on the same blocks) and ``records``
+  (model, run record, per-block predictions);
+- ``exports``: results as the method's table, CSV and JSON, the network beside its
+  baselines, the per-item predictions as CSV;
 - ``trained_models``: activating and deleting a trained model.
 
 Nothing here imports torch at module level: the web process validates and queues runs
