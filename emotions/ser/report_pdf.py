@@ -43,8 +43,7 @@ def report_pdf(header: PdfHeader, model: dict | None, timeline: Timeline) -> byt
     metadata = {"Title": header.title, "Subject": "Emotions in a lecture", "Creator": "sersite"}
     # parse_math off: titles and labels are user text, and "$...$" would be read as mathtext
     # (a stray "$\\foo$" made saving the PDF fail).
-    rc = {"pdf.fonttype": 3, "font.size": 9, "text.parse_math": False}
-    with matplotlib.rc_context(rc):
+    with matplotlib.rc_context({"pdf.fonttype": 3, "font.size": 9, "text.parse_math": False}):
         with PdfPages(out, metadata=metadata) as pdf:
             pdf.savefig(_first_page(header, model, timeline))
             for figure in _timeline_pages(header, timeline):
