@@ -304,8 +304,8 @@ def test_train_watch_cancel_compare(page_for, make_user, celery_worker, tmp_path
     page.wait_for_url("**/lectures/*/")
     page.wait_for_selector("[data-live-job] .state-succeeded", timeout=120_000)
     total = Lecture.objects.get().segments.count()
-    page.wait_for_function(f"document.querySelectorAll('#segments tbody tr').length === {total}")
-    assert page.locator("#legend li").count() == len(model.labels) + 1  # and silence
+    page.wait_for_selector(f'#report[data-segments="{total}"]')
+    assert page.locator("#legend li").count() == len(model.labels) + 2  # silence, no speech
     # The model tells the calm stretches from the angry ones, as on its test speakers.
     heard = Lecture.objects.get().segments.filter(is_silence=False)
     assert set(heard.values_list("label", flat=True)) == {"angry", "calm"}
