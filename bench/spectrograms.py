@@ -137,6 +137,7 @@ def product_numpy(blocks: np.ndarray, batch: int = 32) -> float:
     """(C) the CPU analysis path: numpy into one reused buffer."""
     from emotions.ser import spectrogram_numpy
 
+    spectrogram_numpy.reuse_freed_memory()  # as the analysis does (process-wide, once)
     buffer = np.empty((batch, 3, IMAGE_SIZE, IMAGE_SIZE), np.float32)
     checksum = 0.0
     for start in range(0, len(blocks), batch):
