@@ -17,6 +17,13 @@ from emotions.ser.training import (
 )
 
 
+def method(**settings) -> TrainConfig:
+    """The method's loop (SGD, step decay, no augmentation) with ``settings`` on top."""
+    from emotions.ser.training import METHOD_PRESET
+
+    return TrainConfig(**(METHOD_PRESET | settings))
+
+
 def colour_coded(n: int, classes: int = 3, size: int = 64, seed: int = 0):
     """Images whose brightest colour channel is the class: separable by colour alone."""
     generator = torch.Generator().manual_seed(seed)
@@ -26,12 +33,16 @@ def colour_coded(n: int, classes: int = 3, size: int = 64, seed: int = 0):
     return x, y
 
 
-def test_defaults_are_the_methods():
+def test_defaults_are_the_measured_recipe():
     config = TrainConfig()
-    assert (config.epochs, config.batch_size, config.lr) == (6, 128, 4e-4)
-    assert (config.momentum, config.weight_decay, config.lr_gamma) == (0.9, 4e-4, 0.2)
+    assert (config.optimizer, config.schedule, config.warmup_epochs) == ("adamw", "cosine", 1.0)
+    assert (config.epochs, config.batch_size, config.lr) == (4, 64, 1e-3)
+    assert (config.weight_decay, config.mixup_alpha) == (0.05, 0.2)
     assert config.lr_step_epochs == TRAIN_DEFAULTS["lr_step_epochs"]
     assert config.cache_trunk_features and config.class_weighting == "loss"
+    # the epoch is not chosen on a validation split by default: the cosine run's last one
+    assert not config.select_epoch and config.patience == 0
+    assert TRAIN_DEFAULTS["image_size"] == 128 and TRAIN_DEFAULTS["pool_utterances"]
 
 
 def test_learns_a_separable_problem_and_reports_progress():
@@ -39,7 +50,7 @@ def test_learns_a_separable_problem_and_reports_progress():
     val_x, val_y = colour_coded(12, seed=1)
     net = build_network("mobilenet_v2", 3, seed=0)
     events = []
-    config = TrainConfig(epochs=6, batch_size=16, lr=0.01, lr_step_epochs=10, seed=0)
+    config = method(epochs=6, batch_size=16, lr=0.01, lr_step_epochs=10, seed=0)
 
     result = train(net, x, y, config, on_progress=events.append, val=(val_x, val_y))
 
@@ -76,7 +87,7 @@ def test_learns_a_separable_problem_and_reports_progress():
 def test_learning_rate_decays_in_steps():
     x, y = colour_coded(8, size=32)
     net = build_network("mobilenet_v3_small", 3, pretrained=False, trainable="classifier")
-    config = TrainConfig(epochs=5, batch_size=8, lr=0.1, lr_gamma=0.5, lr_step_epochs=2)
+    config = method(epochs=5, batch_size=8, lr=0.1, lr_gamma=0.5, lr_step_epochs=2)
 
     history = train(net, x, y, config).history
 
@@ -90,7 +101,8 @@ def test_cached_trunk_features_give_the_same_head_as_live_trunk():
     base = build_network("mobilenet_v2", 3, seed=0)
     cached, live = copy.deepcopy(base), copy.deepcopy(base)
     # On the CPU: CUDA autocast and kernel choice per batch size would add rounding noise.
-    config = TrainConfig(epochs=1, batch_size=8, lr=0.05, seed=3, device="cpu")
+    # the method's loop: no augmentation, which would see images live but features cached
+    config = method(epochs=1, batch_size=8, lr=0.05, seed=3, device="cpu")
 
     cached_run = train(cached, x, y, config)
     live_run = train(live, x, y, TrainConfig(**{**config.to_dict(), "cache_trunk_features": False}))
@@ -257,7 +269,7 @@ def test_select_epoch_keeps_the_weights_of_the_lowest_validation_loss():
     x, y = colour_coded(24, size=32)
     val_x, val_y = colour_coded(12, size=32, seed=3)
     # A learning rate far too large: validation loss jumps around between epochs.
-    config = TrainConfig(epochs=5, batch_size=8, lr=2.0, select_epoch=True, seed=1)
+    config = method(epochs=5, batch_size=8, lr=2.0, select_epoch=True, seed=1)
     net = build_network("mobilenet_v3_small", 3, pretrained=False, trainable="classifier", seed=0)
     result = train(net, x, y, config, val=(val_x, val_y))
     losses = [h["val_loss"] for h in result.history]
