@@ -302,8 +302,11 @@ def reanalyse_lecture(
     if not lecture.audio.name or not lecture.audio.storage.exists(lecture.audio.name):
         raise Conflict("The recording is no longer stored, so it cannot be analysed again.")
     with transaction.atomic():
-        # The row lock makes two quick clicks start one job, not two.
-        locked = Lecture.objects.select_for_update().select_related("job").get(pk=lecture.pk)
+        # The row lock makes two quick clicks start one job, not two. (of=("self",): PostgreSQL
+        # refuses FOR UPDATE on the nullable side of the outer join to the job.)
+        locked = (
+            Lecture.objects.select_for_update(of=("self",)).select_related("job").get(pk=lecture.pk)
+        )
         if locked.job is not None and not locked.job.is_terminal:
             raise Conflict(
                 "The analysis is still running: wait for it to finish, or cancel it first."
