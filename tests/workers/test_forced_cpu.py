@@ -24,6 +24,11 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def cpu_forced_with_cuda_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    # torch's optimizers ask the accelerator whether a CUDA graph is being captured whenever
+    # CUDA reports present; that bookkeeping is torch's, not a device choice of ours.
+    monkeypatch.setattr(
+        torch.optim.Optimizer, "_accelerator_graph_capture_health_check", lambda self: None
+    )
     monkeypatch.setenv(DEVICE_ENV, "auto")
     assert choose_device().type == "cuda"  # the fake works: auto would pick CUDA
     monkeypatch.setenv(DEVICE_ENV, "cpu")
