@@ -193,6 +193,9 @@ if DEBUG or env.bool("SERSITE_TESTING", default=False):
 
 # Weights imported by staff (AlexNet ImageNet weights) and trained models.
 WEIGHTS_DIR = Path(env("WEIGHTS_DIR", default=str(VAR_DIR / "weights")))
+# Each worker's own cache of ONNX exports of trained models (derived, keyed by the checkpoint's
+# content): local to the worker, outside the media folder, safe to delete at any time.
+INFERENCE_DIR = Path(env("INFERENCE_DIR", default=str(VAR_DIR / "inference")))
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Prefix of every Redis key the site writes (broker, results, channel layer,
@@ -361,7 +364,7 @@ SERSITE_TESTING = env.bool("SERSITE_TESTING", default=False)
 # Voice activity (Silero VAD): loud seconds without speech are reported as "no speech"
 # instead of getting an emotion. The test suite's generated "speech" is harmonic tones, which a
 # real VAD rightly hears as no speech, so under test it is off unless a test turns it on.
-ANALYSIS_VAD = env.bool("SERSITE_VAD", default=not SERSITE_TESTING)
+ANALYSIS_VAD = env.bool("SERSITE_VAD", default=not env.bool("SERSITE_TESTING", default=False))
 WHITENOISE_USE_FINDERS = DEBUG or env.bool("SERSITE_TESTING", default=False)
 # The reaper runs in every worker's main process (workers/supervisor.py), never queued
 # behind a long job, and on the web side when a user reads their jobs.

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_PREFIX = f"sersite-test-{os.getpid()}"
 # Shared by this process, the worker and the web server (as a remote store would be).
 LIVE_MEDIA_ROOT = Path(tempfile.gettempdir()) / f"{RUN_PREFIX}-media"
+# Workers' ONNX export cache for this run (outside the media folder, as in production).
+LIVE_INFERENCE_DIR = Path(tempfile.gettempdir()) / f"{RUN_PREFIX}-inference"
 
 
 def pytest_configure(config):
@@ -32,6 +34,7 @@ def pytest_configure(config):
         return
     settings.REDIS_KEY_PREFIX = RUN_PREFIX
     settings.MEDIA_ROOT = LIVE_MEDIA_ROOT
+    settings.INFERENCE_DIR = LIVE_INFERENCE_DIR
     settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = RUN_PREFIX
     options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{RUN_PREFIX}:"}
     from sersite.celery import app
@@ -45,6 +48,7 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     shutil.rmtree(LIVE_MEDIA_ROOT, ignore_errors=True)
+    shutil.rmtree(LIVE_INFERENCE_DIR, ignore_errors=True)
 
 
 @pytest.fixture
@@ -86,6 +90,7 @@ def live_env(django_db_setup, django_db_blocker) -> dict[str, str]:
         REDIS_KEY_PREFIX=RUN_PREFIX,
         SECRET_KEY=settings.SECRET_KEY,
         MEDIA_ROOT=str(LIVE_MEDIA_ROOT),
+        INFERENCE_DIR=str(LIVE_INFERENCE_DIR),
         SERSITE_TESTING="1",
         DEBUG="0",
         PYTHONUNBUFFERED="1",

@@ -26,7 +26,9 @@ _CHUNK = 1 << 20
 
 
 def export_root() -> Path:
-    return Path(getattr(settings, "INFERENCE_DIR", "") or Path(settings.MEDIA_ROOT) / ".inference")
+    # A cache, not data: outside the media folder (which may be shared or remote), so stored
+    # files stay exactly those that rows own.
+    return Path(settings.INFERENCE_DIR)
 
 
 def _content_key(path: Path) -> str:

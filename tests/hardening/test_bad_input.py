@@ -50,7 +50,9 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 RAW_EXCEPTION = re.compile(r"Traceback|^\s*[A-Za-z_.]*(Error|Exception)\b\s*:")
 SAFE_STORED_NAME = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 # Caches libraries keep in TMPDIR for the life of the machine (torch makes one on import).
-TOOL_CACHES = ("torchinductor_", "matplotlib-")
+# Files the tools themselves keep in the temporary folder, whatever the input: torch's and
+# matplotlib's caches, and the one 51-byte session-id file ONNX Runtime writes (".ses").
+TOOL_CACHES = ("torchinductor_", "matplotlib-", ".ses")
 
 
 @pytest.fixture

@@ -146,9 +146,14 @@ def _post_lecture(client: APIClient):
     return client.post("/api/lectures/", {"file": upload}, format="multipart")
 
 
-def test_fourth_job_is_refused_and_nothing_stored(make_user, emotion_model, settings, tmp_path):
+def test_fourth_job_is_refused_and_nothing_stored(
+    make_user, emotion_model, settings, tmp_path, monkeypatch
+):
     settings.MEDIA_ROOT = tmp_path
     settings.JOBS_PER_USER_MAX = 3
+    # The jobs stay queued: a worker left running by an earlier test must not finish them
+    # before the fourth upload (the limit counts queued jobs too).
+    monkeypatch.setattr(jobs, "_dispatch", lambda *args, **kwargs: None)
     client = APIClient()
     client.force_authenticate(make_user("teacher"))
     # Queued (no worker on this run's queues needed: the limit counts queued jobs too).
