@@ -462,6 +462,7 @@ def experiments() -> dict[str, Recipe]:
         "b4 mix-up, mix-up alpha 0.2": r("mixup", config=B4 | {"mixup_alpha": 0.2}),
         "b4 mix-up, no aggregation": r("mixup", config=B4, aggregate=False),
         "b4 clean, mix-up alpha 0.2": r("clean", config=B4 | {"mixup_alpha": 0.2}),
+        "b4 mix-up, mix-up alpha 0.2, 256px": r("mixup", 256, config=B4 | {"mixup_alpha": 0.2}),
         "b4 mix-up, mix-up alpha 0.2 + SpecAugment": r(
             "mixup", config=B4 | {"mixup_alpha": 0.2, "spec_augment_masks": 2}),
         "b4 mix-up + eGeMAPS trees fusion 0.3": r(

@@ -85,8 +85,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {
     # "default": the backbone's head (trunk frozen); "all"; "classifier": the last layer only.
     "trainable": Setting("default", str, choices=("default", "all", "classifier")),
     "pretrained": Setting(True, bool),
-    # 128 px: a quarter of the method's 256 px pixels, about 4x cheaper per image (the issue
-    # measured 256 px within 2 weighted-F1 points of 128 px with mix-up)
+    # 128 px: a quarter of the method's 256 px pixels, about 4x cheaper per image, and it
+    # scored higher than 256 px with this recipe on held-out voices (bench/README.md)
     "image_size": Setting(128, int, 32, 512),
     "test_fraction": Setting(0.2, float, 0.05, 0.5),  # the method's 80/20
     "test_group": Setting("", str),  # leave-one-session-out: the held-out session
