@@ -165,5 +165,6 @@ def training_runs_for(user) -> QuerySet[TrainingRun]:
 
 
 def can_edit(user, obj) -> bool:
-    """Whether the user may change or delete a dataset or noise profile: owner or staff."""
+    """Whether the user may change or delete `obj` (a dataset, noise profile or model):
+    its owner or staff. The one place this rule is written."""
     return user.is_authenticated and (user.is_staff or obj.owner_id == user.pk)

@@ -176,6 +176,7 @@ def run_detail(request, run_id: int):
         "train_noises": run.train_noises.order_by("pk"),
         "test_noises": run.test_noises.order_by("pk"),
         "leak_warning": training.LEAK_WARNING,
+        "run_warnings": training.run_warnings(run),
         **_results(run),
     }
     return render(request, "emotions/run_detail.html", context)
@@ -318,6 +319,12 @@ def _comparison_notes(a: TrainingRun, b: TrainingRun) -> list[str]:
     test_b = {n["id"] for n in (b.split or {}).get("test_noises", [])}
     if test_a != test_b:
         notes.append("The two runs were tested with different noise recordings.")
+    for run in (a, b):
+        if not (run.split or {}).get("test_noises") and not run.test_noises.exists():
+            notes.append(
+                f"Run #{run.pk} was trained without test noises: it has no noisy test sets, "
+                "so its results at the SNRs show “—”."
+            )
     if a.snrs != b.snrs:
         notes.append("The two runs used different SNRs.")
     return notes
@@ -339,7 +346,7 @@ def model_list(request):
         {
             "model": m,
             "run": runs.get(m.pk),
-            "can_delete": request.user.is_staff or m.owner_id == request.user.pk,
+            "can_delete": selectors.can_edit(request.user, m),
             "scores": [
                 (name, f"{100 * m.metrics[name]['accuracy']:.1f}")
                 for name in training.test_set_order(m.metrics or {})

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import FileField, ProtectedError, Q
 from django.db.models.fields.files import FieldFile
 
+from emotions import selectors
 from emotions.models import Dataset, DerivedBlocks, Job, Utterance, Visibility
 from emotions.services import archives, jobs
 from emotions.services.errors import Conflict, ServiceError, StorageUnavailable
@@ -72,9 +73,9 @@ class NotAllowed(ServiceError):
     status_code = 403
 
 
-def require_editor(user, owner_id: int, what: str) -> None:
-    """Only the owner or staff may change or delete a dataset or noise profile."""
-    if not (user.is_staff or user.pk == owner_id):
+def require_editor(user, obj, what: str) -> None:
+    """Refuse unless the user may change or delete `obj` (see selectors.can_edit)."""
+    if not selectors.can_edit(user, obj):
         raise NotAllowed(f"Only its owner or an administrator can {what}.")
 
 
@@ -497,7 +498,7 @@ def _nothing_imported(found: int, problems: list[tuple[str, str]]) -> str:
 
 
 def update_dataset(user, dataset: Dataset, **fields) -> Dataset:
-    require_editor(user, dataset.owner_id, "change this dataset")
+    require_editor(user, dataset, "change this dataset")
     allowed = {"name", "description", "visibility"}
     for key, value in fields.items():
         if key not in allowed:
@@ -510,7 +511,7 @@ def update_dataset(user, dataset: Dataset, **fields) -> Dataset:
 def update_utterance(
     user, utterance: Utterance, *, label: str | None = None, excluded: bool | None = None
 ) -> Utterance:
-    require_editor(user, utterance.dataset.owner_id, "change this dataset")
+    require_editor(user, utterance.dataset, "change this dataset")
     if label is not None:
         relabel(Utterance.objects.filter(pk=utterance.pk), label)
     if excluded is not None:
@@ -544,7 +545,7 @@ def refresh_labels(dataset_id: int) -> None:
 
 def delete_dataset(user, dataset: Dataset) -> None:
     """Delete the dataset, its utterances and derived blocks, and their files in storage."""
-    require_editor(user, dataset.owner_id, "delete this dataset")
+    require_editor(user, dataset, "delete this dataset")
     runs = dataset.training_runs.count()
     if runs:
         raise Conflict(

@@ -182,7 +182,7 @@ def create_noise_profile(
 
 
 def update_noise_profile(user, profile: NoiseProfile, **fields) -> NoiseProfile:
-    require_editor(user, profile.owner_id, "change this noise recording")
+    require_editor(user, profile, "change this noise recording")
     for key, value in fields.items():
         if key == "environment":
             value = _environment(value)
@@ -195,7 +195,7 @@ def update_noise_profile(user, profile: NoiseProfile, **fields) -> NoiseProfile:
 
 def delete_noise_profile(user, profile: NoiseProfile) -> None:
     """Delete the profile, the noisy blocks made with it, and their files."""
-    require_editor(user, profile.owner_id, "delete this noise recording")
+    require_editor(user, profile, "delete this noise recording")
     runs = TrainingRun.objects.filter(Q(train_noises=profile) | Q(test_noises=profile)).distinct()
     if runs.exists():
         raise Conflict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from emotions import selectors
 from emotions.models import EmotionModel, Visibility
 from emotions.services.datasets import delete_files
 from emotions.services.errors import Conflict, Forbidden
@@ -25,7 +26,7 @@ def activate_model(user, model: EmotionModel) -> EmotionModel:
 
 def delete_model(user, model: EmotionModel) -> None:
     """Delete a model and its weights file (owner or staff)."""
-    if not (user.is_staff or model.owner_id == user.pk):
+    if not selectors.can_edit(user, model):
         raise Forbidden("Only its owner or an administrator can delete this model.")
     name = model.weights.name
     try:
