@@ -186,7 +186,8 @@ class TrainingRunViewSet(
             kfold=data["kfold"],
             name=data.get("name", ""),
         )
-        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        body = {**TrainingRunSerializer(run).data, "warnings": training.run_warnings(run)}
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
         training.delete_run(instance)

@@ -295,3 +295,35 @@ def test_one_noise_list_on_the_page_is_shown_split_before_anything_starts(resear
     assert [n.pk for n in run.train_noises.order_by("pk")] == [noises[0].pk, noises[2].pk]
     assert [n.pk for n in run.test_noises.all()] == [noises[1].pk]
     assert run.config["test_speakers"] == ["spk2", "spk0"]
+
+
+# ---------------------------------------------------------------- clean run, no test noises
+
+
+def test_a_clean_run_without_test_noises_is_queued_with_a_warning(researcher, data, client):
+    dataset, noises = data
+    answer = submit(researcher, dataset, [], preset="clean")
+    assert answer.status_code == 201, answer.content  # warned, not refused
+    body = answer.json()
+    assert body["test_noises"] == [] and len(body["warnings"]) == 1
+    assert "no noisy test sets" in body["warnings"][0] and "15, 20, 40 dB" in body["warnings"][0]
+    # A run with test noises carries no warning.
+    answer = submit(researcher, dataset, noises, preset="clean", seed=1)
+    assert answer.status_code == 201 and answer.json()["warnings"] == []
+
+    client.force_login(researcher.user)
+    assert "a clean-only run has no noisy test sets" in client.get("/train/").content.decode()
+    # The finished run's page says why its noisy test sets are missing; the run with test
+    # noises says nothing of the kind.
+    bare, noisy = TrainingRun.objects.order_by("pk")
+    metrics = {"accuracy": 0.6, "precision": 0.5, "recall": 0.5, "f1": 0.5, "uar": 0.5}
+    metrics |= {"labels": ["angry", "sad"], "confusion_matrix": [[3, 1], [1, 3]], "n": 8}
+    for run in (bare, noisy):
+        TrainingRun.objects.filter(pk=run.pk).update(metrics={"clean": metrics})
+        Job.objects.filter(pk=run.job_id).update(state="succeeded")
+    html = client.get(f"/train/runs/{bare.pk}/").content.decode()
+    assert 'id="no-noisy-test-sets"' in html and "results at 15, 20, 40 dB are missing" in html
+    assert 'id="no-noisy-test-sets"' not in client.get(f"/train/runs/{noisy.pk}/").content.decode()
+    html = client.get(f"/train/compare/?a={bare.pk}&b={noisy.pk}").content.decode()
+    assert f"Run #{bare.pk} was trained without test noises" in html
+    assert f"Run #{noisy.pk} was trained without test noises" not in html

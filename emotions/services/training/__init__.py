@@ -42,6 +42,7 @@ from emotions.services.training.runs import (
     LEAK_WARNING,
     create_training_run,
     delete_run,
+    run_warnings,
     split_noises,
 )
 from emotions.services.training.trained_models import activate_model, delete_model
@@ -71,6 +72,7 @@ __all__ = [
     "results_json",
     "results_rows",
     "run_training",
+    "run_warnings",
     "split_noises",
     "test_set_name",
     "test_set_order",

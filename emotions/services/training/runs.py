@@ -151,6 +151,24 @@ def split_noises(
     return train, test
 
 
+def run_warnings(run: TrainingRun) -> list[str]:
+    """Sentences about what a run will not measure; nothing here refuses the run.
+
+    A run without test noises (the clean preset with no noises chosen) scores only the
+    clean test set: its rows at the SNRs are missing from the results, shown as "—"
+    where runs are compared.
+    """
+    if run.test_noises.exists():
+        return []
+    snrs = ", ".join(f"{snr:g}" for snr in run.snrs) or "any SNR"
+    missing = "are missing" if run.metrics else "will be missing"
+    return [
+        f"No test noises were chosen, so this run has no noisy test sets: its results at "
+        f"{snrs} dB {missing} (shown as “—” when runs are compared); only the clean test "
+        "set is scored. Choose test noises to measure robustness to noise."
+    ]
+
+
 def delete_run(run: TrainingRun) -> None:
     """Delete a finished run's record (its model stays); a running one must be cancelled."""
     job = run.job
