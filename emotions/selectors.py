@@ -1,5 +1,7 @@
 """Every read of user data, always scoped to the requesting user."""
 
+import datetime
+
 from django.db.models import Count, Q, QuerySet, Sum
 
 from emotions.models import (
@@ -45,6 +47,25 @@ def lectures_for(user) -> QuerySet[Lecture]:
 
 def lecture_for(user, lecture_id: int) -> Lecture:
     return lectures_for(user).get(pk=lecture_id)
+
+
+def search_lectures(
+    user,
+    q: str = "",
+    recorded_from: datetime.date | None = None,
+    recorded_to: datetime.date | None = None,
+) -> QuerySet[Lecture]:
+    """The user's lectures whose title or course contains `q`, recorded within the dates
+    given (each bound inclusive, either may be left open); the page and the API both list
+    through here."""
+    lectures = lectures_for(user)
+    if q:
+        lectures = lectures.filter(Q(title__icontains=q) | Q(course__icontains=q))
+    if recorded_from is not None:
+        lectures = lectures.filter(recorded_on__gte=recorded_from)
+    if recorded_to is not None:
+        lectures = lectures.filter(recorded_on__lte=recorded_to)
+    return lectures
 
 
 # ---------------------------------------------------------------- datasets and noise

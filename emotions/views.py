@@ -4,7 +4,6 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.dateparse import parse_date
@@ -56,10 +55,7 @@ def lecture_list(request):
         q = params.text(request.GET, "q")
     except params.BadParameter as exc:
         return params.bad_request_page(request, exc.message)
-    lectures = selectors.lectures_for(request.user)
-    if q:
-        lectures = lectures.filter(Q(title__icontains=q) | Q(course__icontains=q))
-    rows = list(lectures[:500])
+    rows = list(selectors.search_lectures(request.user, q=q)[:500])
     for row in rows:
         row.length_text = clock(row.duration_s) if row.duration_s else ""
         row.dominant = (row.summary or {}).get("dominant")

@@ -1,6 +1,5 @@
 """Lectures API: upload (multipart), list with search, read, segments, CSV, delete."""
 
-from django.db.models import Q
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -89,18 +88,15 @@ class LectureViewSet(
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
-        qs = selectors.lectures_for(self.request.user)
         if self.action != "list":
-            return qs
+            return selectors.lectures_for(self.request.user)
         query = self.request.query_params
-        q = params.text(query, "q")
-        if q:
-            qs = qs.filter(Q(title__icontains=q) | Q(course__icontains=q))
-        for param, lookup in (("from", "recorded_on__gte"), ("to", "recorded_on__lte")):
-            day = params.date(query, param)
-            if day is not None:
-                qs = qs.filter(**{lookup: day})
-        return qs
+        return selectors.search_lectures(
+            self.request.user,
+            q=params.text(query, "q"),
+            recorded_from=params.date(query, "from"),
+            recorded_to=params.date(query, "to"),
+        )
 
     @extend_schema(
         parameters=[
