@@ -250,7 +250,27 @@ def _matrix(name: str, metrics: dict) -> dict:
             for c in counts
         ]
         rows.append({"label": label, "cells": cells, "total": sum(counts)})
-    return {"name": name, "labels": labels, "rows": rows, "n": metrics.get("n", 0)}
+    short = _short(labels)
+    columns = [{"label": lab, "short": cut} for lab, cut in zip(labels, short, strict=True)]
+    return {
+        "name": name,
+        "labels": labels,
+        "columns": columns,
+        "rows": rows,
+        "n": metrics.get("n", 0),
+    }
+
+
+# Column headers longer than this are cut (the full label stays in a tooltip and in the
+# row headers), so a matrix of eight classes fits two to a row at 1280 px.
+SHORT_LABEL = 5
+
+
+def _short(labels: list[str]) -> list[str]:
+    """Labels cut to SHORT_LABEL characters with a dot; kept whole where cutting would
+    make two columns read alike."""
+    short = [lab if len(lab) <= SHORT_LABEL else lab[: SHORT_LABEL - 1] + "." for lab in labels]
+    return short if len(set(short)) == len(set(labels)) else list(labels)
 
 
 # ---------------------------------------------------------------- two runs side by side
