@@ -211,6 +211,9 @@ class DerivedBlocks(models.Model):
     # database treats NULLs as distinct in a unique constraint.
     key = models.CharField(max_length=100, unique=True)
 
+    class Meta:
+        verbose_name = verbose_name_plural = "derived blocks"  # not "derived blockss"
+
     def __str__(self) -> str:
         return self.key
 
