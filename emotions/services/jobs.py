@@ -46,7 +46,8 @@ class JobCancelled(Exception):
 
 
 def serialize_job(job: Job) -> dict[str, Any]:
-    """The public shape of a job, shared by the API and the live events."""
+    """The one public shape of a job: the API's JobSerializer, the live events and the
+    consumer's catch-up all send this."""
     return {
         "id": job.pk,
         "kind": job.kind,
@@ -55,13 +56,23 @@ def serialize_job(job: Job) -> dict[str, Any]:
         "stage": job.stage,
         "message": job.message,
         "error": job.error,
+        "params": job.params,
         "result": job.result,
         "device": job.device,
         "cancel_requested": job.cancel_requested,
-        "created_at": job.created_at.isoformat() if job.created_at else None,
-        "started_at": job.started_at.isoformat() if job.started_at else None,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "created_at": _timestamp(job.created_at),
+        "started_at": _timestamp(job.started_at),
+        "finished_at": _timestamp(job.finished_at),
     }
+
+
+def _timestamp(moment) -> str | None:
+    # Written as DRF writes datetimes (local time zone, "Z" for UTC), so the API's
+    # output stays what clients already parse.
+    if moment is None:
+        return None
+    text = timezone.localtime(moment).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _emit(job: Job, event: str, data: dict | None = None) -> None:
