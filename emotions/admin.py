@@ -1,10 +1,25 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from emotions.models import Dataset, DerivedBlocks, Job, NoiseProfile, SiteSettings, Utterance
-from emotions.services import datasets, noise
+from emotions.models import (
+    Dataset,
+    DerivedBlocks,
+    EmotionModel,
+    Job,
+    Lecture,
+    NoiseProfile,
+    SiteSettings,
+    TrainingRun,
+    Utterance,
+)
+from emotions.services import datasets, lectures, noise, training
 from emotions.services.errors import ServiceError
+from emotions.services.media import ranged_file_response
 
 
 @admin.register(Job)
@@ -58,8 +73,33 @@ class UtteranceAdmin(admin.ModelAdmin):
     list_filter = ("label", "excluded", "dataset", "speaker")
     search_fields = ("source_path", "speaker", "label")
     list_select_related = ("dataset",)
-    readonly_fields = ("audio", "duration_s", "n_blocks", "source_path")
+    readonly_fields = ("player", "audio", "duration_s", "n_blocks", "source_path")
     actions = ("relabel", "exclude_from_training", "include_in_training")
+
+    # Relabelling needs ears: the change page plays the recording, served by the admin's
+    # own view below (staff only, HTTP ranges so the player can seek; no script needed).
+    @admin.display(description="Listen")
+    def player(self, obj: Utterance) -> str:
+        if obj.pk is None or not obj.audio:
+            return "—"
+        url = reverse("admin:emotions_utterance_audio", args=[obj.pk])
+        return format_html('<audio controls preload="none" src="{}"></audio>', url)
+
+    def get_urls(self):
+        audio = path(
+            "<int:object_id>/audio",
+            self.admin_site.admin_view(self.audio_view),
+            name="emotions_utterance_audio",
+        )
+        return [audio, *super().get_urls()]
+
+    def audio_view(self, request, object_id: int):
+        utterance = Utterance.objects.filter(pk=object_id).first()
+        if utterance is None or not utterance.audio:
+            raise Http404("No such recording.")
+        if not self.has_view_permission(request, utterance):
+            raise PermissionDenied
+        return ranged_file_response(request, utterance.audio)
 
     @admin.action(description="Change the emotion label of the selected recordings…")
     def relabel(self, request, queryset):
@@ -138,3 +178,84 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# ---------------------------------------------------------------- models, lectures, runs
+# Made by the site (uploads, training jobs), never added here; the fields that tie a row
+# to its files, its job or its results are shown, not edited; deletes go through the
+# services, so weights and recordings leave with their rows.
+
+
+@admin.register(EmotionModel)
+class EmotionModelAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "owner", "visibility", "is_active", "pretrained", "created_at")
+    list_filter = ("visibility", "is_active", "backbone", "synthetic_speech")
+    search_fields = ("name", "owner__username")
+    readonly_fields = (
+        "owner", "version", "backbone", "labels", "weights", "pretrained", "provenance",
+        "synthetic_speech", "config", "metrics", "dataset", "split_fingerprint",
+        "data_fingerprint", "is_active", "created_at",
+    )  # fmt: skip
+    actions = ("make_active",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Make the selected model the active one (used for lectures)")
+    def make_active(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one model.", level=messages.ERROR)
+            return
+        model = training.activate_model(request.user, queryset.get())
+        self.message_user(request, f"“{model}” is now the active model.")
+
+    def delete_model(self, request, obj):
+        _delete_each(self, request, [obj], training.delete_model)
+
+    def delete_queryset(self, request, queryset):
+        _delete_each(self, request, queryset, training.delete_model)
+
+
+@admin.register(Lecture)
+class LectureAdmin(admin.ModelAdmin):
+    list_display = ("title", "course", "owner", "duration_s", "model", "created_at")
+    search_fields = ("title", "course", "owner__username", "original_name")
+    list_select_related = ("owner", "model")
+    readonly_fields = (
+        "owner", "audio", "original_name", "size_bytes", "duration_s", "model", "job",
+        "summary", "created_at",
+    )  # fmt: skip
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def delete_model(self, request, obj):
+        lectures.delete_lecture(obj)
+
+    def delete_queryset(self, request, queryset):
+        for lecture in list(queryset):
+            lectures.delete_lecture(lecture)
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "owner", "dataset", "preset", "protocol", "created_at")
+    list_filter = ("preset", "protocol")
+    search_fields = ("name", "owner__username", "dataset__name")
+    list_select_related = ("owner", "dataset")
+    readonly_fields = (
+        "owner", "dataset", "preset", "protocol", "train_noises", "test_noises", "snrs",
+        "config", "seed", "split", "history", "metrics", "baselines", "job", "model",
+        "created_at",
+    )  # fmt: skip
+    # The per-block predictions can run to megabytes: kept out of the change page.
+    exclude = ("predictions",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def delete_model(self, request, obj):
+        _delete_each(self, request, [obj], lambda user, run: training.delete_run(run))
+
+    def delete_queryset(self, request, queryset):
+        _delete_each(self, request, queryset, lambda user, run: training.delete_run(run))
