@@ -160,11 +160,11 @@ def run_warnings(run: TrainingRun) -> list[str]:
     """
     if run.test_noises.exists():
         return []
-    snrs = ", ".join(f"{snr:g}" for snr in run.snrs) or "any SNR"
+    snrs = ", ".join(f"{snr:g}" for snr in run.snrs) + " dB" if run.snrs else "the SNRs"
     missing = "are missing" if run.metrics else "will be missing"
     return [
         f"No test noises were chosen, so this run has no noisy test sets: its results at "
-        f"{snrs} dB {missing} (shown as “—” when runs are compared); only the clean test "
+        f"{snrs} {missing} (shown as “—” when runs are compared); only the clean test "
         "set is scored. Choose test noises to measure robustness to noise."
     ]
 
