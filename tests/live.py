@@ -45,6 +45,19 @@ def wait_for_state(session: requests.Session, url: str, job_id: int, states: set
     raise AssertionError(f"job {job_id} never reached {states}: {job}")
 
 
+def wait_for_job(job_id: int, predicate, timeout: float = 60):
+    """The job, read from the database, once ``predicate(job)`` holds (polling every 0.1 s)."""
+    from emotions.models import Job
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = Job.objects.get(pk=job_id)
+        if predicate(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} stuck: {job.state} {job.message} {job.error}")
+
+
 def run_in_own_loop(coroutine_function, timeout: float = 120):
     """asyncio.run(coroutine_function()) in a thread of its own, returning its result.
 

@@ -22,6 +22,7 @@ from emotions.models import Job, Lecture
 from emotions.services import jobs
 from tests.conftest import _stop, start_worker
 from tests.hardening import inputs as make
+from tests.live import wait_for_job
 from workers.supervisor import KILLED_ON_CANCEL
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -29,18 +30,8 @@ pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 TASK = "sersite.cpu.diagnostic"
 
 
-def _wait(job_id: int, predicate, timeout: float = 90) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if predicate(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} stuck: {job.state} {job.message} {job.error}")
-
-
 def _ended(job_id: int, timeout: float = 90) -> Job:
-    return _wait(job_id, lambda j: j.is_terminal, timeout)
+    return wait_for_job(job_id, lambda j: j.is_terminal, timeout)
 
 
 @pytest.fixture
@@ -91,7 +82,7 @@ def test_stuck_jobs_end_by_time_limit_cancel_or_lost_process(limited_worker, mak
     settings.JOB_TIME_LIMIT_DIAGNOSTIC = 600
     for mode, message in (("interruptible", "Cancelled."), ("uninterruptible", KILLED_ON_CANCEL)):
         job = _send(limited_worker, user, spin=mode)
-        _wait(job.pk, lambda j: j.state == "running")
+        wait_for_job(job.pk, lambda j: j.state == "running", timeout=90)
         if mode == "uninterruptible":
             # The worker's only process is stuck; its reaper never waits behind it.
             gone = timezone.now() - timedelta(hours=1)
@@ -106,7 +97,7 @@ def test_stuck_jobs_end_by_time_limit_cancel_or_lost_process(limited_worker, mak
 
     # 4. A job whose process dies (the kernel's OOM killer, say) fails with a reason.
     doomed = _send(limited_worker, user, steps=300, delay=0.1)
-    running = _wait(doomed.pk, lambda j: j.state == "running" and j.progress > 0)
+    running = wait_for_job(doomed.pk, lambda j: j.state == "running" and j.progress > 0, timeout=90)
     os.kill(int(running.worker.rsplit(":", 1)[1]), signal.SIGKILL)
     lost = _ended(doomed.pk)
     assert lost.state == "failed" and lost.error == jobs.LOST_MESSAGE
@@ -128,7 +119,7 @@ def test_orphan_fails_when_its_owner_looks_with_no_worker_left(
     owner = make_user("ada")
     try:
         job = _send(worker, owner, steps=300, delay=0.1)
-        _wait(job.pk, lambda j: j.state == "running" and j.progress > 0)
+        wait_for_job(job.pk, lambda j: j.state == "running" and j.progress > 0, timeout=90)
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)

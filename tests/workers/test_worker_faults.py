@@ -11,20 +11,11 @@ from emotions.models import Job
 from emotions.services import jobs
 from sersite.celery import app
 from tests.conftest import start_worker
+from tests.live import wait_for_job
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 TIMEOUT_S = 2  # heartbeat timeout of the workers in this test (a beat every 0.5 s)
-
-
-def _wait(job_id: int, predicate, timeout: float = 60) -> Job:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if predicate(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} stuck: {job.state} {job.message}")
 
 
 def _send(user, queue: str, **params) -> Job:
@@ -42,14 +33,14 @@ def test_slow_job_lives_and_killed_worker_job_fails(live_env, logs_dir, make_use
     try:
         # 1. Steps of 3 s with no progress report in between: heartbeats keep it alive.
         slow = _send(user, queue, steps=2, delay=3)
-        _wait(slow.pk, lambda j: j.state == "running")
+        wait_for_job(slow.pk, lambda j: j.state == "running")
         time.sleep(TIMEOUT_S + 1.5)
         assert jobs.reap_stale_jobs() == 0
-        assert _wait(slow.pk, lambda j: j.is_terminal).state == "succeeded"
+        assert wait_for_job(slow.pk, lambda j: j.is_terminal).state == "succeeded"
 
         # 2. Kill the worker (and its pool) in the middle of a job.
         doomed_job = _send(user, queue, steps=200, delay=0.1)
-        _wait(doomed_job.pk, lambda j: j.state == "running" and j.progress > 0)
+        wait_for_job(doomed_job.pk, lambda j: j.state == "running" and j.progress > 0)
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=10)
     finally:
@@ -61,10 +52,10 @@ def test_slow_job_lives_and_killed_worker_job_fails(live_env, logs_dir, make_use
     # 3. The next worker to start fails the orphan with a reason, and then works.
     rescuer = start_worker(env, logs_dir, name="rescuer", queues=queue)
     try:
-        failed = _wait(doomed_job.pk, lambda j: j.is_terminal, timeout=30)
+        failed = wait_for_job(doomed_job.pk, lambda j: j.is_terminal, timeout=30)
         assert failed.state == "failed" and "stopped responding" in failed.error
         after = _send(user, queue, steps=1, delay=0)
-        assert _wait(after.pk, lambda j: j.is_terminal).state == "succeeded"
+        assert wait_for_job(after.pk, lambda j: j.is_terminal).state == "succeeded"
     finally:
         os.killpg(rescuer.pid, signal.SIGTERM)
         rescuer.wait(timeout=20)
